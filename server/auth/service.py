@@ -1,0 +1,46 @@
+"""Login: rate-limited credential checks that leave an audit trail."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server import audit
+from server.auth.passwords import verify_password
+from server.context import AppContext
+from server.models import User
+
+
+def login(session: Session, ctx: AppContext, request: Request, username: str, password: str) -> User:
+    """Check credentials, enforcing the failed-login rate limit per client and per username.
+
+    Raises:
+        HTTPException: 429 while rate-limited, 401 for wrong credentials or a disabled account.
+    """
+    keys = (f"ip:{audit.client_ip(request)}", f"user:{username.lower()}")
+    wait = ctx.login_limiter.retry_after(*keys)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    user = session.scalar(select(User).where(User.username == username))
+    if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
+        ctx.login_limiter.record_failure(*keys)
+        audit.record(
+            session,
+            "login_failed",
+            user_id=user.id if user else None,
+            request=request,
+            detail={"username": username[:64]},
+        )
+        # Commit the failure row even though the request fails.
+        session.commit()
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
+        )
+    ctx.login_limiter.reset(keys[1])
+    audit.record(session, "login", user_id=user.id, request=request)
+    return user

@@ -1,0 +1,101 @@
+"""Request and response shapes for datasets, cases and worklists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from server.models import ImageKind
+
+
+class DatasetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    description: str = ""
+    label_set: list[str] = Field(min_length=2, description="Diagnosis labels readers choose from.")
+    image_kind: ImageKind = ImageKind.unstructured
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("label_set")
+    @classmethod
+    def _distinct_labels(cls, labels: list[str]) -> list[str]:
+        cleaned = [label.strip() for label in labels]
+        if any(not label or len(label) > 64 for label in cleaned):
+            raise ValueError("labels must be 1-64 characters")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("labels must be distinct")
+        return cleaned
+
+
+class DatasetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    settings: dict[str, Any] | None = None
+
+
+class DatasetPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    label_set: list[str]
+    image_kind: ImageKind
+    settings: dict[str, Any]
+    created_at: datetime
+
+
+class ImagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    format: str
+    width: int
+    height: int
+    bits_stored: int
+    photometric: str
+    modality: str | None
+    value_offset: float
+    value_scale: float
+    window_center: float
+    window_width: float
+    invert: bool
+    has_dicom: bool
+    meta: dict[str, Any]
+
+
+class CasePublic(BaseModel):
+    id: int
+    dataset_id: int
+    dataset_name: str
+    external_id: str | None
+    title: str
+    created_at: datetime
+    image: ImagePublic | None
+    #: Only filled for admins (evaluation ground truth, hidden from readers).
+    reference_label: str | None = None
+    assigned_reader_ids: list[int] | None = None
+
+
+class CasePage(BaseModel):
+    items: list[CasePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class AssignmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reader_ids: list[int] = Field(min_length=1)
+    priority: int = 0
+
+
+class WorklistItem(BaseModel):
+    case: CasePublic
+    priority: int
+    sessions: int
+    finished: bool

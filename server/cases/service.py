@@ -1,0 +1,223 @@
+"""Cases: ingest uploads into de-identified stored images, list and scope them per user."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from fastapi import HTTPException, status
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.imaging import ImageTooLarge, InvalidImage, UnsupportedImageType, ingest_image
+from server.models import Assignment, Case, Dataset, ReadingSession, SessionStatus, StoredImage, User
+from server.storage import BlobStore
+
+logger = logging.getLogger(__name__)
+
+DISPLAY_FILE = "display.png"
+PIXELS_FILE = "pixels16.png"
+THUMBNAIL_FILE = "thumbnail.png"
+DICOM_FILE = "deidentified.dcm"
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    dataset_id: int | None = None
+    reader_id: int | None = None
+    reference_label: str | None = None
+    search: str | None = None
+
+
+def get_dataset(session: Session, dataset_id: int) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} not found")
+    return dataset
+
+
+def is_assigned(session: Session, case_id: int, reader_id: int) -> bool:
+    stmt = select(Assignment.id).where(Assignment.case_id == case_id, Assignment.reader_id == reader_id)
+    return session.scalar(stmt) is not None
+
+
+def visible_case(session: Session, user: User, case_id: int) -> Case:
+    """The case if ``user`` may see it: admins see all, readers only their worklist.
+
+    Raises:
+        HTTPException: 404 when the case does not exist or is not on the reader's worklist (a reader
+            cannot tell the two apart).
+    """
+    case = session.get(Case, case_id)
+    if case is None or (not user.is_admin and not is_assigned(session, case_id, user.id)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+    return case
+
+
+def create_case(
+    session: Session,
+    blobs: BlobStore,
+    *,
+    dataset: Dataset,
+    data: bytes,
+    max_pixels: int,
+    uid_salt: bytes,
+    uploaded_by: User | None,
+    external_id: str | None = None,
+    title: str = "",
+    reference_label: str | None = None,
+) -> Case:
+    """Decode, de-identify and store an uploaded image as a new case.
+
+    Files are written before the row is flushed and removed again if the flush fails, so neither
+    orphan rows nor (for long) orphan files remain.
+
+    Raises:
+        HTTPException: 415 for an unsupported type, 413 for an image over the pixel limit, 422 for a
+            corrupt file or an unknown reference label, 409 for a duplicate external id.
+    """
+    if reference_label is not None and reference_label not in dataset.label_set:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"reference label {reference_label!r} is not in dataset {dataset.name!r}'s label set",
+        )
+    if external_id is not None:
+        clash = session.scalar(
+            select(Case.id).where(Case.dataset_id == dataset.id, Case.external_id == external_id)
+        )
+        if clash is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"dataset already has a case with external id {external_id!r}"
+            )
+    try:
+        image = ingest_image(data, max_pixels=max_pixels, uid_salt=uid_salt)
+    except UnsupportedImageType as exc:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
+    except ImageTooLarge as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+    except InvalidImage as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+    # Content-addressed by the *stored* (de-identified) pixels; never by the raw upload, which may hold PHI.
+    digest = hashlib.sha256(image.pixels_png16).hexdigest()
+    case = Case(
+        dataset_id=dataset.id,
+        external_id=external_id,
+        title=title,
+        reference_label=reference_label,
+        uploaded_by_id=uploaded_by.id if uploaded_by else None,
+    )
+    session.add(case)
+    session.flush()
+    storage_dir = f"images/{case.id:08d}-{digest[:12]}"
+    try:
+        blobs.write(f"{storage_dir}/{DISPLAY_FILE}", image.display_png)
+        blobs.write(f"{storage_dir}/{PIXELS_FILE}", image.pixels_png16)
+        blobs.write(f"{storage_dir}/{THUMBNAIL_FILE}", image.thumbnail_png)
+        if image.deidentified_dicom is not None:
+            blobs.write(f"{storage_dir}/{DICOM_FILE}", image.deidentified_dicom)
+        session.add(
+            StoredImage(
+                case_id=case.id,
+                format=image.format.value,
+                width=image.width,
+                height=image.height,
+                bits_stored=image.bits_stored,
+                photometric=image.photometric,
+                modality=image.modality,
+                value_offset=image.value_offset,
+                value_scale=image.value_scale,
+                window_center=image.window_center,
+                window_width=image.window_width,
+                invert=image.invert,
+                sha256=digest,
+                storage_dir=storage_dir,
+                has_dicom=image.deidentified_dicom is not None,
+                meta=image.metadata,
+            )
+        )
+        session.flush()
+    except BaseException:
+        blobs.remove_tree(storage_dir)
+        raise
+    session.refresh(case)
+    logger.info("stored case %s (%s %dx%d)", case.id, image.format.value, image.width, image.height)
+    return case
+
+
+def list_cases(
+    session: Session, user: User, filters: CaseFilters, *, limit: int, offset: int
+) -> tuple[list[Case], int]:
+    """A page of cases visible to ``user`` and the total count matching the filters."""
+    stmt = select(Case)
+    if not user.is_admin:
+        stmt = stmt.join(Assignment, Assignment.case_id == Case.id).where(Assignment.reader_id == user.id)
+    elif filters.reader_id is not None:
+        stmt = stmt.join(Assignment, Assignment.case_id == Case.id).where(
+            Assignment.reader_id == filters.reader_id
+        )
+    if filters.dataset_id is not None:
+        stmt = stmt.where(Case.dataset_id == filters.dataset_id)
+    if filters.reference_label is not None and user.is_admin:
+        stmt = stmt.where(Case.reference_label == filters.reference_label)
+    if filters.search:
+        pattern = f"%{filters.search}%"
+        stmt = stmt.where(Case.title.ilike(pattern) | Case.external_id.ilike(pattern))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Case.id).limit(limit).offset(offset)).unique().all()
+    return list(rows), int(total)
+
+
+def assigned_reader_ids(session: Session, case_ids: list[int]) -> dict[int, list[int]]:
+    result: dict[int, list[int]] = {cid: [] for cid in case_ids}
+    if not case_ids:
+        return result
+    rows = session.execute(
+        select(Assignment.case_id, Assignment.reader_id).where(Assignment.case_id.in_(case_ids))
+    )
+    for case_id, reader_id in rows:
+        result[case_id].append(reader_id)
+    return result
+
+
+def assign(session: Session, case: Case, readers: list[User], priority: int) -> list[Assignment]:
+    """Put ``case`` on each reader's worklist (idempotent per reader)."""
+    created = []
+    for reader in readers:
+        existing = session.scalar(
+            select(Assignment).where(Assignment.case_id == case.id, Assignment.reader_id == reader.id)
+        )
+        if existing is None:
+            existing = Assignment(case_id=case.id, reader_id=reader.id, priority=priority)
+            session.add(existing)
+        else:
+            existing.priority = priority
+        created.append(existing)
+    session.flush()
+    return created
+
+
+def worklist(session: Session, reader: User) -> list[tuple[Assignment, Case, int, bool]]:
+    """The reader's assignments with their case, sessions so far and whether one finished."""
+    n_sessions = (
+        select(func.count(ReadingSession.id))
+        .where(ReadingSession.case_id == Case.id, ReadingSession.reader_id == reader.id)
+        .scalar_subquery()
+    )
+    n_finished = (
+        select(func.count(ReadingSession.id))
+        .where(
+            ReadingSession.case_id == Case.id,
+            ReadingSession.reader_id == reader.id,
+            ReadingSession.status == SessionStatus.finished,
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Assignment, Case, n_sessions, n_finished)
+        .join(Case, Case.id == Assignment.case_id)
+        .where(Assignment.reader_id == reader.id)
+        .order_by(Assignment.priority, Case.id)
+    )
+    return [(a, c, int(n or 0), bool(f)) for a, c, n, f in session.execute(stmt).unique()]

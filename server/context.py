@@ -1,0 +1,27 @@
+"""Per-process application state shared by routes: settings, database, token codec, limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.auth.ratelimit import LoginRateLimiter
+from server.auth.tokens import TokenCodec
+from server.db import Database
+from server.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    tokens: TokenCodec
+    login_limiter: LoginRateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppContext:
+        return cls(
+            settings=settings,
+            db=Database(settings.resolved_database_url),
+            tokens=TokenCodec(settings.secret_key, settings.access_token_ttl_s),
+            login_limiter=LoginRateLimiter(settings.login_attempts, settings.login_window_s),
+        )

@@ -1,0 +1,121 @@
+"""FastAPI dependencies: database session, the authenticated principal and role checks."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from server.context import AppContext
+from server.models import User
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(ctx: ContextDep) -> Iterator[Session]:
+    """A database session committed when the handler returns without error."""
+    with ctx.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling and how they authenticated."""
+
+    user: User
+    via: str  # "token" or "cookie"
+    scopes: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
+
+
+class NotAuthenticated(HTTPException):
+    def __init__(self, detail: str = "not authenticated") -> None:
+        super().__init__(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip()
+    return None
+
+
+def authenticate(request: Request, ctx: AppContext, session: Session) -> Principal | None:
+    """Resolve the caller from a bearer token or the browser session cookie (None if anonymous).
+
+    Raises:
+        NotAuthenticated: a bearer token was given but is invalid or expired.
+    """
+    token = _bearer_token(request)
+    if token is not None:
+        claims = ctx.tokens.decode(token)
+        if claims is None:
+            raise NotAuthenticated("invalid or expired token")
+        user = session.get(User, claims.user_id)
+        if user is None or not user.is_active or user.token_version != claims.token_version:
+            raise NotAuthenticated("token no longer valid")
+        return Principal(user=user, via="token", scopes=claims.scopes)
+    uid = request.session.get("uid") if "session" in request.scope else None
+    if isinstance(uid, int):
+        user = session.get(User, uid)
+        if user is not None and user.is_active and user.token_version == request.session.get("tv"):
+            return Principal(user=user, via="cookie", scopes=frozenset({"read", "write", "export"}))
+    return None
+
+
+def check_csrf(request: Request) -> None:
+    """Cookie-authenticated unsafe requests must echo the session's CSRF token in a header."""
+    expected = request.session.get("csrf", "")
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not expected or not hmac.compare_digest(str(expected), sent):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
+
+
+def get_principal(request: Request, ctx: ContextDep, session: SessionDep) -> Principal:
+    principal = authenticate(request, ctx, session)
+    if principal is None:
+        raise NotAuthenticated()
+    if principal.via == "cookie" and request.method in UNSAFE_METHODS:
+        check_csrf(request)
+    if principal.via == "token" and request.method in UNSAFE_METHODS and "write" not in principal.scopes:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "token lacks the 'write' scope")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_current_user(principal: PrincipalDep) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin(principal: PrincipalDep) -> User:
+    if not principal.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin role required")
+    return principal.user
+
+
+AdminUser = Annotated[User, Depends(get_admin)]

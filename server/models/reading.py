@@ -1,0 +1,101 @@
+"""Reading sessions, the gaze they record and the diagnoses readers give."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import Base, created_at_column
+
+
+class SessionStatus(enum.StrEnum):
+    open = "open"
+    finished = "finished"
+    aborted = "aborted"
+
+
+class ReadingSession(Base):
+    __tablename__ = "reading_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: Gaze source: mouse, replay, webcam, tracker, import, simulated.
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: Source details: calibration/validation accuracy, tracker model, import provenance, ...
+    source_info: Mapped[dict[str, Any]] = mapped_column(default=dict, nullable=False)
+    status: Mapped[SessionStatus] = mapped_column(
+        Enum(SessionStatus, native_enum=False, length=16), default=SessionStatus.open, nullable=False
+    )
+    #: Screen and display geometry reported by the client (size, dpr, physical size, distance).
+    display_info: Mapped[dict[str, Any]] = mapped_column(default=dict, nullable=False)
+    started_at: Mapped[datetime] = created_at_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Samples stored so far (sum over chunks), kept in step with chunk inserts.
+    sample_count: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+
+
+class GazeChunk(Base):
+    """One received frame of samples, stored compactly; unique on (session, seq)."""
+
+    __tablename__ = "gaze_chunks"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("reading_sessions.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    n_samples: Mapped[int] = mapped_column(Integer, nullable=False)
+    t_first_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    t_last_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    #: Layout version of ``data`` (see docs/gaze-protocol.md).
+    encoding: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    received_at: Mapped[datetime] = created_at_column()
+
+
+class DiagnosisLabel(Base):
+    """A reader's diagnosis for a case, given in a reading session."""
+
+    __tablename__ = "diagnosis_labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reading_sessions.id", ondelete="SET NULL"), unique=True
+    )
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(64), nullable=False)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    #: Optional finding box in image pixels: {"x0", "y0", "x1", "y1"}.
+    finding_box: Mapped[dict[str, Any] | None] = mapped_column()
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class SessionFeatures(Base):
+    """Per-session gaze features, computed once from the raw chunks and reused by pair mining."""
+
+    __tablename__ = "session_features"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("reading_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    computed_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,53 @@
+"""Server-rendered pages: login, home (worklist or admin overview), cases."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from server.auth.routes import ensure_csrf
+from server.deps import ContextDep, SessionDep, authenticate
+from server.models import User
+from server.pages.templating import templates
+
+router = APIRouter(include_in_schema=False)
+
+
+def page_user(request: Request, ctx: ContextDep, session: SessionDep) -> User | None:
+    principal = authenticate(request, ctx, session)
+    return principal.user if principal else None
+
+
+def render(request: Request, template: str, user: User | None, **context: object) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, template, {"user": user, "csrf_token": ensure_csrf(request), **context}
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, error: int = 0, next: str = "/") -> Response:
+    return render(request, "login.html", None, error=bool(error), next=next)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    user = page_user(request, ctx, session)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "home.html", user)
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    user = page_user(request, ctx, session)
+    if user is None:
+        return RedirectResponse("/login?next=/cases", status_code=303)
+    return render(request, "cases.html", user)
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    user = page_user(request, ctx, session)
+    if user is None:
+        return RedirectResponse(f"/login?next=/cases/{case_id}", status_code=303)
+    return render(request, "case.html", user, case_id=case_id)

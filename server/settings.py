@@ -1,0 +1,85 @@
+"""Runtime configuration: one validated settings object read from ``MCGIP_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The shipped secret. Fine for a laptop demo, refused in production mode.
+DEFAULT_SECRET_KEY = "mcgip-insecure-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything the server, worker and CLI can be configured with.
+
+    Only ``MCGIP_DATABASE_URL``, ``MCGIP_DATA_DIR`` and ``MCGIP_SECRET_KEY`` are part of the
+    deployment contract; everything else has a safe default.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MCGIP_", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to a SQLite file inside data_dir."
+    )
+    secret_key: str = DEFAULT_SECRET_KEY
+    deid_salt: str | None = Field(
+        default=None, description="Key for DICOM UID remapping; derived from secret_key when unset."
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Extra origins allowed to open the gaze WebSocket besides the server's own origin.
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    max_upload_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(default=64_000_000, gt=0)
+
+    access_token_ttl_s: int = Field(default=12 * 3600, gt=0)
+    session_cookie_ttl_s: int = Field(default=12 * 3600, gt=0)
+    login_attempts: int = Field(default=10, gt=0, description="Failed logins allowed per window.")
+    login_window_s: int = Field(default=300, gt=0)
+
+    demo_admin_password: str | None = None
+    demo_reader_password: str | None = None
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.mode == "production":
+            if self.secret_key == DEFAULT_SECRET_KEY:
+                raise ValueError(
+                    "MCGIP_SECRET_KEY is the shipped default; set a long random secret in production mode"
+                )
+            if len(self.secret_key) < 32:
+                raise ValueError("MCGIP_SECRET_KEY must be at least 32 characters in production mode")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<data_dir>/mcgip.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'mcgip.db').resolve()}"
+
+    @property
+    def uid_salt(self) -> bytes:
+        """Key used to remap DICOM UIDs consistently during de-identification."""
+        return (self.deid_salt or f"deid:{self.secret_key}").encode()
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where images, checkpoints and exports live."""
+        return self.data_dir / "blobs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment (CLI and server entry points)."""
+    return Settings()
