@@ -1,0 +1,60 @@
+# Two commands set everything up on a fresh machine:
+#   make run   - install into .venv, migrate, seed demo data, serve on http://localhost:8000 with a worker
+#   make test  - install test tools (pytest, Playwright on Debian's Chromium, PostgreSQL), run the whole suite
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+MCGIP := $(VENV)/bin/mcgip
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: run install test test-tools lint typecheck clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+webui/node_modules/.installed: webui/package-lock.json
+	cd webui && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+install: $(VENV)/.installed webui/node_modules/.installed
+
+run: install
+	$(MCGIP) db upgrade
+	$(MCGIP) demo seed
+	@echo "McGIP on http://localhost:$(PORT) (Ctrl-C stops server and worker)"
+	$(MCGIP) serve --host $(HOST) --port $(PORT) --with-worker
+
+$(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+# System packages the tests drive for real: Debian's Chromium (never a downloaded browser) and PostgreSQL.
+test-tools: install $(VENV)/.test-installed
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing PostgreSQL"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# The suite starts (and stops) its own throwaway PostgreSQL cluster; MCGIP_TEST_REQUIRE_PG makes a
+# missing cluster an error instead of a skip.
+test: test-tools
+	MCGIP_TEST_REQUIRE_PG=1 $(PY) -m pytest
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check server trainer tests bench migrations
+
+typecheck: $(VENV)/.test-installed
+	$(VENV)/bin/mypy server trainer
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

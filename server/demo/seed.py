@@ -1,0 +1,116 @@
+"""``mcgip demo seed``: demo accounts, a synthetic dataset and worklists, idempotently."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.cases.service import assign, create_case
+from server.models import Case, Dataset, ImageKind, Role, User
+from server.settings import Settings
+from server.storage import BlobStore
+from server.users.service import create_user
+from trainer.synthetic.images import CLASSES, generate_dataset
+
+logger = logging.getLogger(__name__)
+
+DEMO_DATASET = "synthetic-mammo-demo"
+DEMO_ADMIN = "admin"
+DEMO_READERS = ("reader1", "reader2")
+CREDENTIALS_FILE = "demo-credentials.json"
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    credentials: dict[str, str]
+    dataset_id: int
+    cases_created: int
+    cases_total: int
+
+
+def _png16(image_u16: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image_u16).save(buf, format="PNG")  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def demo_credentials(settings: Settings) -> dict[str, str]:
+    """Demo passwords: from the environment, else generated once and kept (mode 600) in the data dir."""
+    path = settings.data_dir / CREDENTIALS_FILE
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    creds = {
+        DEMO_ADMIN: settings.demo_admin_password or stored.get(DEMO_ADMIN) or secrets.token_urlsafe(9),
+    }
+    for name in DEMO_READERS:
+        creds[name] = settings.demo_reader_password or stored.get(name) or secrets.token_urlsafe(9)
+    if creds != stored:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(creds, indent=2))
+        os.chmod(path, 0o600)
+    return creds
+
+
+def _ensure_user(session: Session, username: str, password: str, role: Role) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = create_user(session, username=username, password=password, role=role, display_name=username)
+    return user
+
+
+def seed_demo(session: Session, settings: Settings, *, n_cases: int = 64, size: int = 256, seed: int = 0) -> SeedReport:
+    """Create (or complete) the demo: admin, two readers, a synthetic dataset assigned to both readers.
+
+    Running it again adds only what is missing.
+    """
+    creds = demo_credentials(settings)
+    _ensure_user(session, DEMO_ADMIN, creds[DEMO_ADMIN], Role.admin)
+    readers = [_ensure_user(session, name, creds[name], Role.reader) for name in DEMO_READERS]
+
+    dataset = session.scalar(select(Dataset).where(Dataset.name == DEMO_DATASET))
+    if dataset is None:
+        dataset = Dataset(
+            name=DEMO_DATASET,
+            description="Synthetic radiograph-like images with masses and calcifications (demo).",
+            label_set=list(CLASSES),
+            image_kind=ImageKind.unstructured,
+            settings={},
+        )
+        session.add(dataset)
+        session.flush()
+
+    existing = set(session.scalars(select(Case.external_id).where(Case.dataset_id == dataset.id)))
+    blobs = BlobStore(settings.blob_dir)
+    created = 0
+    for index, synthetic in enumerate(generate_dataset(n_cases, seed=seed, size=size)):
+        external_id = f"synthetic-{index:04d}"
+        if external_id in existing:
+            continue
+        case = create_case(
+            session,
+            blobs,
+            dataset=dataset,
+            data=_png16(synthetic.image),
+            max_pixels=settings.max_image_pixels,
+            uid_salt=settings.uid_salt,
+            uploaded_by=None,
+            external_id=external_id,
+            title=f"Synthetic case {index + 1}",
+            reference_label=synthetic.label,
+        )
+        assign(session, case, readers, priority=index)
+        created += 1
+    total = session.scalar(select(func.count(Case.id)).where(Case.dataset_id == dataset.id)) or 0
+    return SeedReport(credentials=creds, dataset_id=dataset.id, cases_created=created, cases_total=int(total))
+
+
+def credentials_path(settings: Settings) -> Path:
+    return settings.data_dir / CREDENTIALS_FILE

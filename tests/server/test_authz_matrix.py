@@ -1,0 +1,157 @@
+"""Every route x {anonymous, reader, admin} -> expected status.
+
+The matrix must name every route the application serves: a new route without an entry fails
+``test_matrix_covers_every_route``. Path parameters are filled from ``World`` (a case on the
+reader's worklist, the reader's id, ...). Roles are tried in the order anonymous, reader, admin so
+an admin's state change never hides a reader's outcome.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.conftest import Users, token_for
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class World:
+    """Objects the matrix's requests refer to."""
+
+    users: Users
+    dataset_id: int
+    case_id: int
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def fill(self, path: str) -> str:
+        values = {
+            "dataset_id": self.dataset_id,
+            "case_id": self.case_id,
+            "user_id": self.users.reader2.id,
+            "reader_id": self.users.reader.id,
+            **self.ids,
+        }
+        for key, value in values.items():
+            path = path.replace("{" + key + "}", str(value))
+        return path
+
+
+RequestKw = Callable[[World], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Expect:
+    anonymous: int
+    reader: int
+    admin: int
+    request: RequestKw = lambda _w: {}
+    #: Extra set-up run once before the roles are tried (e.g. create a session for the reader).
+    setup: Callable[[TestClient, World, Callable[[str], dict[str, str]]], None] | None = None
+
+
+def _json(body: dict[str, Any]) -> RequestKw:
+    return lambda _w: {"json": body}
+
+
+def _upload(w: World) -> dict[str, Any]:
+    return {"files": {"file": ("x.png", _png(), "image/png")}, "data": {"dataset_id": str(w.dataset_id)}}
+
+
+def _assignment(w: World) -> dict[str, Any]:
+    return {"json": {"reader_ids": [w.users.reader2.id]}}
+
+
+#: (method, path template) -> expected statuses. Extend it with every new route.
+MATRIX: dict[tuple[str, str], Expect] = {
+    ("GET", "/api/health"): Expect(200, 200, 200),
+    ("GET", "/api/auth/me"): Expect(401, 200, 200),
+    ("GET", "/api/users"): Expect(401, 403, 200),
+    ("POST", "/api/users"): Expect(401, 403, 201, _json({"username": "carol", "password": "long-enough-pw", "role": "reader"})),
+    ("PATCH", "/api/users/{user_id}"): Expect(401, 403, 200, _json({"display_name": "Bob B."})),
+    ("GET", "/api/datasets"): Expect(401, 200, 200),
+    ("POST", "/api/datasets"): Expect(401, 403, 201, _json({"name": "new", "label_set": ["a", "b"]})),
+    ("GET", "/api/datasets/{dataset_id}"): Expect(401, 200, 200),
+    ("PATCH", "/api/datasets/{dataset_id}"): Expect(401, 403, 200, _json({"description": "d"})),
+    ("POST", "/api/cases"): Expect(401, 403, 201, _upload),
+    ("GET", "/api/cases"): Expect(401, 200, 200),
+    ("GET", "/api/cases/{case_id}"): Expect(401, 200, 200),
+    ("DELETE", "/api/cases/{case_id}"): Expect(401, 403, 204),
+    ("GET", "/api/cases/{case_id}/image"): Expect(401, 200, 200),
+    ("GET", "/api/cases/{case_id}/thumbnail"): Expect(401, 200, 200),
+    ("GET", "/api/cases/{case_id}/pixels"): Expect(401, 200, 200),
+    # A PNG case has no DICOM: the admin passes authorization and then gets 404.
+    ("GET", "/api/cases/{case_id}/dicom"): Expect(401, 403, 404),
+    ("POST", "/api/cases/{case_id}/assignments"): Expect(401, 403, 201, _assignment),
+    ("DELETE", "/api/cases/{case_id}/assignments/{reader_id}"): Expect(401, 403, 204),
+    ("GET", "/api/worklist"): Expect(401, 200, 200),
+    # Pages: anonymous users are sent to the login page.
+    ("GET", "/"): Expect(303, 200, 200),
+    ("GET", "/login"): Expect(200, 200, 200),
+    ("GET", "/cases"): Expect(303, 200, 200),
+    ("GET", "/cases/{case_id}"): Expect(303, 200, 200),
+}
+
+#: Routes exercised by dedicated tests instead (credential handling).
+SPECIAL = {("POST", "/api/auth/token"), ("POST", "/login"), ("POST", "/logout")}
+
+
+def app_routes(client: TestClient) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute):
+            for method in route.methods - {"HEAD", "OPTIONS"}:
+                found.add((method, route.path))
+        elif isinstance(route, APIWebSocketRoute):
+            found.add(("WS", route.path))
+    return found
+
+
+@pytest.fixture
+def world(app_client: TestClient, users: Users) -> World:
+    admin = {"Authorization": f"Bearer {token_for(app_client, 'admin')}"}
+    ds = app_client.post("/api/datasets", json={"name": "matrix", "label_set": ["a", "b"]}, headers=admin).json()
+    case = app_client.post(
+        "/api/cases", files={"file": ("x.png", _png(), "image/png")}, data={"dataset_id": str(ds["id"])}, headers=admin
+    ).json()
+    app_client.post(f"/api/cases/{case['id']}/assignments", json={"reader_ids": [users.reader.id]}, headers=admin)
+    return World(users=users, dataset_id=ds["id"], case_id=case["id"])
+
+
+def test_matrix_covers_every_route(app_client: TestClient) -> None:
+    missing = {r for r in app_routes(app_client) if r[0] != "WS"} - set(MATRIX) - SPECIAL
+    assert not missing, f"routes without an authorization-matrix entry: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+def test_authorization_matrix(route: tuple[str, str], app_client: TestClient, world: World) -> None:
+    method, template = route
+    expect = MATRIX[route]
+    tokens = {role: token_for(app_client, name) for role, name in (("reader", "alice"), ("admin", "admin"))}
+
+    def headers_for(role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[role]}"} if role in tokens else {}
+
+    if expect.setup is not None:
+        expect.setup(app_client, world, headers_for)
+    for role, wanted in (("anonymous", expect.anonymous), ("reader", expect.reader), ("admin", expect.admin)):
+        kwargs = expect.request(world)
+        response = app_client.request(
+            method, world.fill(template), headers=headers_for(role), follow_redirects=False, **kwargs
+        )
+        assert response.status_code == wanted, f"{role} {method} {template}: {response.status_code} {response.text[:300]}"
+        if response.status_code >= 400 and template.startswith("/api"):
+            assert "detail" in response.json()
