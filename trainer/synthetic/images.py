@@ -190,8 +190,10 @@ def _anatomy(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Anatomy]
     envelope = np.exp(-(((u - 0.4 * anat.a) / (0.5 * anat.a)) ** 2)) * np.exp(
         -(((v - anat.cy) / (0.85 * anat.b)) ** 2)
     )
-    attenuation = tissue * thickness * (
-        0.22 + 0.42 * glandular * envelope + 0.012 * fine + 0.04 * _strands(rng, anat, size)
+    attenuation = (
+        tissue
+        * thickness
+        * (0.22 + 0.42 * glandular * envelope + 0.012 * fine + 0.04 * _strands(rng, anat, size))
     )
     attenuation += 0.05 * skin * tissue
     if has_muscle:
@@ -389,9 +391,7 @@ def generate_dataset(
     labels = [classes[i % len(classes)] for i in range(n)]
     order = np.random.default_rng(ss).permutation(n)
     case_seeds = ss.generate_state(max(n, 1), dtype=np.uint32)[:n]
-    return [
-        generate_case(int(s), labels[int(i)], size) for s, i in zip(case_seeds, order, strict=True)
-    ]
+    return [generate_case(int(s), labels[int(i)], size) for s, i in zip(case_seeds, order, strict=True)]
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
