@@ -1,0 +1,255 @@
+"""The one entry point of the trainer: ``train``, ``evaluate``, ``export_model`` and the CLI.
+
+The worker runs ``python -m trainer.api train --config FILE --snapshot FILE --out DIR`` in a
+subprocess (or under ``torchrun --nproc-per-node N -m trainer.api train ...`` for several GPUs) and
+reads one JSON object per line from its stdout (see docs/trainer.md). The trainer never touches the
+database or HTTP: everything comes in through the config and the snapshot manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer import distributed
+from trainer.callbacks import Callback, CallbackList, JsonLinesCallback
+from trainer.config import ConfigError, EvalConfig, TrainConfig
+from trainer.data.snapshot import Snapshot, SnapshotError, load_snapshot
+from trainer.evaluate import side_by_side
+from trainer.export import FORMATS, build_model_card, export_encoder, write_json
+from trainer.loop import resolve_device
+from trainer.pipeline import evaluate_encoder_file, prepare_data, train_one
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Files and figures of a finished training job.
+
+    Attributes:
+        out_dir: the job folder. encoder: the trained encoder (``mcgip/encoder.pt``, or
+        ``baseline/encoder.pt`` when gaze is disabled). baseline_encoder: the no-gaze baseline's.
+        metrics: ``{"mcgip": report, "baseline": report, "previous": report, "side_by_side": table}``.
+        model_card: path of ``model_card.json``. steps: optimizer steps of the main run.
+        losses: per-step loss of the main run.
+    """
+
+    out_dir: Path
+    encoder: Path
+    baseline_encoder: Path | None
+    metrics: dict[str, Any]
+    model_card: Path | None
+    steps: int
+    losses: list[float] = field(default_factory=list)
+
+
+def _as_callback(callbacks: Callback | Sequence[Callback] | None) -> Callback:
+    if callbacks is None:
+        return Callback()
+    if isinstance(callbacks, Callback):
+        return callbacks
+    return CallbackList(list(callbacks))
+
+
+def train(
+    config: TrainConfig,
+    snapshot: Snapshot | str | Path,
+    out_dir: str | Path,
+    callbacks: Callback | Sequence[Callback] | None = None,
+    resume: bool = True,
+    previous: str | Path | None = None,
+) -> TrainResult:
+    """Pre-train the encoder on the snapshot, train the no-gaze baseline, evaluate both, write the card.
+
+    Args:
+        config: validated training config.
+        snapshot: snapshot object or manifest path.
+        out_dir: job folder (checkpoints, encoders, metrics.json, model_card.json).
+        callbacks: progress sinks.
+        resume: continue from the newest checkpoints in ``out_dir`` (after a crash or kill).
+        previous: encoder.pt of the previous model version, evaluated on the same split.
+
+    Returns:
+        TrainResult (metrics are only complete on the main rank under torchrun).
+    """
+    out = Path(out_dir)
+    snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
+    device = resolve_device(config.train.device)
+    dist_info = distributed.init_from_env(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    cb = _as_callback(callbacks)
+    prepared = prepare_data(config, snap)
+    main_run = "mcgip" if config.gaze.enabled else "baseline"
+    runs: list[tuple[str, TrainConfig]] = [(main_run, config)]
+    if config.gaze.enabled and config.evaluation.baseline == "train":
+        runs.append(("baseline", config.without_gaze()))
+    if dist_info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", config.to_dict())
+    encoders: dict[str, Path] = {}
+    main_result = None
+    for run, cfg in runs:
+        result, path = train_one(
+            cfg, prepared, out / run, run=run, callbacks=cb, device=device, resume=resume
+        )
+        encoders[run] = path
+        main_result = main_result or result
+    assert main_result is not None
+    metrics: dict[str, Any] = {}
+    card_path: Path | None = None
+    if dist_info.is_main:
+        cb.on_event("evaluate", {"models": sorted(encoders) + (["previous"] if previous else [])})
+        to_eval = dict(encoders)
+        if previous is not None:
+            to_eval["previous"] = Path(previous)
+        metrics = _evaluate_all(to_eval, prepared, config.evaluation, device, config.train.seed)
+        write_json(out / "metrics.json", metrics)
+        from trainer.export import load_encoder
+
+        _, info = load_encoder(encoders[main_run])
+        card = build_model_card(info, files={"encoder": encoders[main_run]}, metrics=metrics)
+        card_path = write_json(out / "model_card.json", card)
+        cb.on_event("done", {"encoder": str(encoders[main_run]), "metrics": metrics.get("side_by_side", {})})
+    distributed.barrier()
+    return TrainResult(
+        out_dir=out,
+        encoder=encoders[main_run],
+        baseline_encoder=encoders.get("baseline"),
+        metrics=metrics,
+        model_card=card_path,
+        steps=main_result.steps,
+        losses=main_result.losses,
+    )
+
+
+def _evaluate_all(
+    encoders: dict[str, Path], prepared: Any, config: EvalConfig, device: torch.device, seed: int
+) -> dict[str, Any]:
+    reports = {
+        name: evaluate_encoder_file(path, prepared, config, device=device, seed=seed)
+        for name, path in encoders.items()
+    }
+    metrics: dict[str, Any] = dict(reports)
+    metrics["side_by_side"] = side_by_side(reports)
+    if "mcgip" in reports and "baseline" in reports:
+        metrics["delta_vs_baseline"] = {
+            metric: values["mcgip"] - values["baseline"]
+            for metric, values in metrics["side_by_side"].items()
+            if "mcgip" in values and "baseline" in values
+        }
+    return metrics
+
+
+def evaluate(
+    encoders: dict[str, str | Path],
+    snapshot: Snapshot | str | Path,
+    config: TrainConfig | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Evaluate saved encoders side by side on the snapshot's fixed held-out split.
+
+    Args:
+        encoders: name -> encoder.pt (e.g. {"mcgip": ..., "baseline": ..., "previous": ...}).
+        snapshot: snapshot object or manifest path.
+        config: provides data loading and evaluation settings (defaults otherwise).
+        device: ``auto``, ``cpu`` or ``cuda``.
+
+    Returns:
+        ``{name: report, "side_by_side": table[, "delta_vs_baseline": ...]}``.
+    """
+    cfg = config or TrainConfig()
+    snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
+    prepared = prepare_data(cfg, snap)
+    dev = resolve_device(device)
+    paths = {k: Path(v) for k, v in encoders.items()}
+    return _evaluate_all(paths, prepared, cfg.evaluation, dev, cfg.train.seed)
+
+
+def export_model(checkpoint: str | Path, fmt: str, out_path: str | Path) -> Path:
+    """Export encoder.pt or a training checkpoint: ``torchscript``, ``onnx``, ``safetensors`` or ``card``."""
+    return export_encoder(checkpoint, fmt, out_path)
+
+
+# --------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer.api", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="pre-train, train the baseline, evaluate, write the model card")
+    t.add_argument("--config", required=True, type=Path)
+    t.add_argument("--snapshot", required=True, type=Path)
+    t.add_argument("--out", required=True, type=Path)
+    t.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints in --out")
+    t.add_argument("--previous", type=Path, help="encoder.pt of the previous model version")
+    t.add_argument("--progress", type=Path, help="append JSON lines here instead of stdout")
+    e = sub.add_parser("evaluate", help="evaluate encoders side by side")
+    e.add_argument("--snapshot", required=True, type=Path)
+    e.add_argument("--encoder", action="append", required=True, metavar="NAME=PATH")
+    e.add_argument("--config", type=Path)
+    e.add_argument("--out", type=Path, help="write metrics JSON here (else stdout)")
+    x = sub.add_parser("export", help="export an encoder")
+    x.add_argument("--checkpoint", required=True, type=Path)
+    x.add_argument("--format", required=True, choices=[*FORMATS, "card"])
+    x.add_argument("--out", required=True, type=Path)
+    v = sub.add_parser("check-config", help="validate a config file")
+    v.add_argument("--config", required=True, type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI; returns 0 on success, 2 for invalid config/snapshot/arguments, 1 for other failures."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    try:
+        if args.command == "check-config":
+            TrainConfig.from_file(args.config)
+            return 0
+        if args.command == "train":
+            config = TrainConfig.from_file(args.config)
+            sink = JsonLinesCallback(path=args.progress) if args.progress else JsonLinesCallback(sys.stdout)
+            is_main = not distributed.launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
+            train(
+                config,
+                args.snapshot,
+                args.out,
+                callbacks=sink if is_main else None,
+                resume=not args.no_resume,
+                previous=args.previous,
+            )
+            sink.close()
+            distributed.cleanup()
+            return 0
+        if args.command == "evaluate":
+            pairs = dict(item.split("=", 1) for item in args.encoder)
+            cfg = TrainConfig.from_file(args.config) if args.config else None
+            metrics = evaluate(pairs, args.snapshot, cfg)
+            text = json.dumps(metrics, indent=2, sort_keys=True)
+            if args.out:
+                args.out.write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text + "\n")
+            return 0
+        if args.command == "export":
+            path = export_model(args.checkpoint, args.format, args.out)
+            sys.stdout.write(
+                json.dumps({"event": "exported", "format": args.format, "path": str(path)}) + "\n"
+            )
+            return 0
+    except (ConfigError, SnapshotError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Encoder files and exports: TorchScript, ONNX (checked with onnxruntime), safetensors, model card.
+
+``encoder.pt`` (written after training) holds the 1-channel ResNet encoder weights and what is
+needed to use them (backbone, input size, normalisation, config, snapshot counts, metrics).
+
+Exported graphs (TorchScript, ONNX) take ``(N, 1, S, S)`` float32 images scaled to [0, 1] and
+include the normalisation ``(x - mean) / std``; they output ``(N, F)`` pooled features.
+The safetensors file holds the bare encoder state dict (normalisation not included); it loads with
+``strict=True`` into a torchvision ResNet adapted as in ``trainer.models.backbone``::
+
+    net = torchvision.models.resnet18()
+    net.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    net.fc = torch.nn.Identity()
+    net.load_state_dict(safetensors.torch.load_file(path), strict=True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import warnings
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainer.models.backbone import build_backbone
+
+ENCODER_FORMAT = "mcgip-encoder"
+FORMATS = ("torchscript", "onnx", "safetensors")
+
+
+def save_encoder(path: Path, encoder: nn.Module, info: dict[str, Any]) -> Path:
+    """Write ``encoder.pt``: ``{"format", "state_dict", **info}`` (backbone, image_size, normalize...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": ENCODER_FORMAT, "state_dict": state, **info}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_encoder(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Load an ``encoder.pt`` or a training checkpoint (``step-*.pt``) as an eval-mode encoder.
+
+    Returns:
+        (encoder, info) where info has at least ``backbone``, ``image_size`` and ``normalize``.
+    """
+    raw = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if raw.get("format") == ENCODER_FORMAT:
+        info = {k: v for k, v in raw.items() if k not in ("format", "state_dict")}
+        state = raw["state_dict"]
+    elif raw.get("format") == "mcgip-train-checkpoint":
+        cfg = raw["meta"]["config"]
+        info = {
+            "backbone": cfg["model"]["backbone"],
+            "image_size": cfg["data"]["image_size"],
+            "normalize": {"mean": cfg["data"]["mean"], "std": cfg["data"]["std"]},
+            "config": cfg,
+            "run": raw["run"],
+            "steps": raw["step"],
+            **{k: v for k, v in raw["meta"].items() if k != "config"},
+        }
+        state = {k[len("encoder.") :]: v for k, v in raw["method"].items() if k.startswith("encoder.")}
+    else:
+        raise ValueError(f"{path}: neither an encoder file nor a training checkpoint")
+    encoder, _ = build_backbone(info["backbone"])
+    encoder.load_state_dict(state, strict=True)
+    return encoder.eval(), info
+
+
+class NormalizedEncoder(nn.Module):
+    """Encoder with the input normalisation folded in: (N, 1, S, S) in [0, 1] -> (N, F)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, encoder: nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder((x - self.mean) / self.std)
+
+
+def _graph_module(encoder: nn.Module, info: dict[str, Any]) -> NormalizedEncoder:
+    norm = info["normalize"]
+    return NormalizedEncoder(encoder, norm["mean"], norm["std"]).eval()
+
+
+def export_torchscript(encoder: nn.Module, info: dict[str, Any], out_path: Path) -> Path:
+    """Traced TorchScript of the normalised encoder; checked against eager on a 2-image batch."""
+    module = _graph_module(encoder, info)
+    size = int(info["image_size"])
+    example = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(module, example)
+        expected = module(example)
+        got = traced(example)
+    if not torch.allclose(expected, got, atol=1e-5, rtol=1e-5):
+        raise RuntimeError("TorchScript output differs from eager PyTorch")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    traced.save(str(out_path))
+    return out_path
+
+
+def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, atol: float = 1e-4) -> Path:
+    """ONNX with a dynamic batch axis (input ``image``, output ``features``).
+
+    Verified with onnxruntime on batches of 1 and 3 against PyTorch: max abs difference <= ``atol``.
+    """
+    module = _graph_module(encoder, info)
+    size = int(info["image_size"])
+    example = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript-based exporter needs no extra packages and supports dynamic_axes.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (example,),
+            str(out_path),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["features"],
+            dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
+            opset_version=17,
+        )
+    error = check_onnx(module, out_path, size)
+    if error > atol:
+        raise RuntimeError(f"ONNX output differs from PyTorch by {error:.2e} > {atol:.0e}")
+    return out_path
+
+
+def check_onnx(module: nn.Module, path: Path, size: int, batches: tuple[int, ...] = (1, 3)) -> float:
+    """Max abs difference between onnxruntime and PyTorch over random batches of the given sizes."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    gen = torch.Generator().manual_seed(1)
+    for n in batches:
+        x = torch.rand(n, 1, size, size, generator=gen)
+        with torch.no_grad():
+            ref = module(x).numpy()
+        got = session.run(["features"], {"image": x.numpy()})[0]
+        worst = max(worst, float(np.abs(ref - got).max()))
+    return worst
+
+
+def export_safetensors(encoder: nn.Module, info: dict[str, Any], out_path: Path) -> Path:
+    """Bare encoder state dict; header metadata records backbone, input size and normalisation."""
+    from safetensors.torch import save_file
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    meta = {
+        "backbone": str(info["backbone"]),
+        "image_size": str(info["image_size"]),
+        "in_channels": "1",
+        "normalize_mean": str(info["normalize"]["mean"]),
+        "normalize_std": str(info["normalize"]["std"]),
+        "adaptation": "conv1=Conv2d(1,64,7,2,3,bias=False); fc=Identity",
+    }
+    save_file(state, str(out_path), metadata=meta)
+    return out_path
+
+
+def export_encoder(checkpoint: str | Path, fmt: str, out_path: str | Path) -> Path:
+    """Export ``checkpoint`` (encoder.pt or step-*.pt) to ``fmt`` in ``FORMATS`` or ``"card"``."""
+    encoder, info = load_encoder(checkpoint)
+    out = Path(out_path)
+    if fmt == "torchscript":
+        return export_torchscript(encoder, info, out)
+    if fmt == "onnx":
+        return export_onnx(encoder, info, out)
+    if fmt == "safetensors":
+        return export_safetensors(encoder, info, out)
+    if fmt == "card":
+        return write_json(out, build_model_card(info, files={"encoder": Path(checkpoint)}))
+    raise ValueError(f"format must be one of {(*FORMATS, 'card')} (got {fmt!r})")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that determine the weights and exports."""
+    out = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "numpy", "onnx", "onnxruntime", "safetensors", "pillow"):
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def build_model_card(
+    info: dict[str, Any], *, files: dict[str, Path], metrics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Card: config, snapshot counts, gaze metric/threshold, metrics vs baseline, versions, checksums."""
+    snapshot = info.get("snapshot", {})
+    return {
+        "format": "mcgip-model-card",
+        "version": 1,
+        "name": info.get("config", {}).get("name", "mcgip"),
+        "run": info.get("run"),
+        "method": info.get("config", {}).get("method", {}).get("name"),
+        "backbone": info["backbone"],
+        "input": {
+            "channels": 1,
+            "size": info["image_size"],
+            "scale": "[0, 1] after intensity mapping",
+            "intensity": info.get("config", {}).get("data", {}).get("intensity"),
+            "normalize": info["normalize"],
+            "normalization_in_graph": {"torchscript": True, "onnx": True, "safetensors": False},
+        },
+        "adaptation": "torchvision ResNet with conv1=Conv2d(1, 64, 7, 2, 3, bias=False) and fc=Identity",
+        "steps": info.get("steps"),
+        "config": info.get("config"),
+        "snapshot": {"counts": snapshot.get("counts", {}), "gaze": snapshot.get("gaze", {})},
+        "gaze": snapshot.get("gaze", {}),
+        "metrics": metrics if metrics is not None else info.get("metrics", {}),
+        "libraries": library_versions(),
+        "checksums": {name: {"file": p.name, "sha256": sha256(p)} for name, p in files.items() if p.exists()},
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Encoders, heads and the self-supervised methods (MoCo v2, BYOL, SimSiam, SimCLR)."""
