@@ -37,9 +37,12 @@ from trainer.synthetic.scanpaths import (
     sweep,
 )
 
-# Reading time relative to a normal case: quick decisions on obvious round masses, longer scrutiny
-# of calcifications.
-_CLASS_TIME = {"normal": 1.0, "round_mass": 0.85, "spiculated_mass": 1.0, "calcifications": 1.15}
+# Reading time relative to a normal case: quick decisions on (likely benign) round masses, longer
+# scrutiny of a spiculated mass and of calcifications.
+CLASS_TIME = {"normal": 1.0, "round_mass": 0.7, "spiculated_mass": 1.1, "calcifications": 1.3}
+# Free search relative to the reader's habit: a suspicious spiculated mass prompts a search for
+# satellite lesions and distortion; calcifications are scrutinised close up.
+CLASS_SEARCH = {"round_mass": 0.8, "spiculated_mass": 1.5, "calcifications": 0.6}
 _SACCADE_MS = (20.0, 80.0)
 _BLINK_MS = (100.0, 250.0)
 _AWAY_MS = (300.0, 700.0)
@@ -223,9 +226,10 @@ def _plan(
         # Normal (or missed): a complete systematic search, then a few re-checks anywhere.
         n_sweep = int(round(0.8 * (n_total - 1)))
         recheck = _search(case, reader, rng, n_total - 1 - n_sweep, float(rng.uniform(0, 1)))
-        return [first, *_search(case, reader, rng, n_sweep, start), *recheck]
+        return _on_image([first, *_search(case, reader, rng, n_sweep, start), *recheck], w, h)
 
-    n_search = max(int(round(reader.free_search_fraction * (n_total - 1))), 1)
+    search_share = min(reader.free_search_fraction * CLASS_SEARCH[finding.kind], 0.8)
+    n_search = max(int(round(search_share * (n_total - 1))), 1)
     # Obvious findings are caught early in the sweep (peripheral detection), subtle ones late.
     n_before = min(int(rng.geometric(0.15 + 0.6 * visible)) - 1, n_search)
     # The rest of the time goes to the finding (longer for readers who linger): draw plenty of dwell
@@ -240,7 +244,15 @@ def _plan(
     # Most of the dwell on first detection, the rest on a revisit before deciding.
     n_first = max(int(round(0.7 * len(on_finding))), 1)
     searching = _search(case, reader, rng, n_search, start)
-    return [first, *searching[:n_before], *on_finding[:n_first], *searching[n_before:], *on_finding[n_first:]]
+    plan = [first, *searching[:n_before], *on_finding[:n_first], *searching[n_before:], *on_finding[n_first:]]
+    return _on_image(plan, w, h)
+
+
+def _on_image(plan: list[Fixation], w: int, h: int) -> list[Fixation]:
+    """Targets clipped to the image: jitter near an edge must not send an image fixation off it."""
+    return [
+        Fixation(float(np.clip(f.x, 0, w - 1)), float(np.clip(f.y, 0, h - 1)), f.duration_ms) for f in plan
+    ]
 
 
 def _saccade_ms(dist_px: np.ndarray, width: int, reader: ReaderProfile) -> np.ndarray:
@@ -269,7 +281,7 @@ def simulate_session(
     rng = np.random.default_rng(np.random.SeedSequence([seed, reader.seed, case.seed]))
     h, w = case.image.shape
     if duration_s is None:
-        planned_ms = reader.session_s * 1000.0 * _CLASS_TIME[case.label] * rng.lognormal(0.0, 0.15)
+        planned_ms = reader.session_s * 1000.0 * CLASS_TIME[case.label] * rng.lognormal(0.0, 0.15)
     else:
         planned_ms = duration_s * 1000.0
     plan = _plan(case, reader, rng, planned_ms)
@@ -277,7 +289,7 @@ def simulate_session(
     end_ms = float(np.sum(durs)) if duration_s is None else duration_s * 1000.0
     while np.sum(durs) < end_ms:
         # A fixed length outlasting the plan: the reader goes on re-checking the image.
-        plan = plan + _search(case, reader, rng, 8, float(rng.uniform(0, 1)))
+        plan = plan + _on_image(_search(case, reader, rng, 8, float(rng.uniform(0, 1))), w, h)
         kinds, xs, ys, durs = _timeline(plan, reader, rng, w, h)
     starts = np.concatenate([[0.0], np.cumsum(durs)[:-1]])
     samples = _sample(kinds, xs, ys, starts, durs, end_ms, reader, rng, w, h)
