@@ -1,0 +1,173 @@
+"""Batched shortest-path alignment of saccade sequences (the core of MultiMatch).
+
+For two scanpaths with ``n`` and ``m`` saccades, ``M[i, j]`` is the length of the difference of
+saccade vectors ``i`` and ``j``.  MultiMatch aligns them with the cheapest monotone path from cell
+``(0, 0)`` to ``(n-1, m-1)`` moving right, down or diagonally, paying ``M`` of every cell entered.
+The reference builds that grid as a graph and runs Dijkstra; on a DAG the same costs come from the
+dynamic programme ``D[i, j] = M[i, j] + min(D[i-1, j], D[i, j-1], D[i-1, j-1])`` with ``D[0, 0] = 0``,
+evaluated here with the same float operations (``dist(pred) + weight``), so the totals are bit-equal.
+
+Dijkstra keeps, for each cell, the predecessor with the smallest distance; only exact ties are
+decided by its heap order.  We find the predecessor by argmin during backtracking and flag pairs
+where an exact tie sits on the chosen path; the caller re-solves those with the reference's graph
+search (:func:`dijkstra_path`) so even tie-breaking matches.
+
+Vectorisation: many pairs are solved at once, sweeping anti-diagonals ``k = i + j``.  The cost of
+cell ``(i, k - i)`` lives at flat offset ``i * (m - 1) + k`` of the row-major cost matrix, so the
+skewed view is a zero-copy stride trick and each diagonal costs three numpy
+calls over all pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.lib.stride_tricks import as_strided
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+def cost_matrix(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray) -> FloatArray:
+    """(n, m) saccade-difference lengths, rounded like the reference."""
+    dx = ax[:, None] - bx[None, :]
+    dy = ay[:, None] - by[None, :]
+    return np.sqrt(dx**2 + dy**2)
+
+
+def dijkstra_path(cost: FloatArray) -> IntArray:
+    """Reference-equivalent path through ``cost`` (n, m) via scipy's Dijkstra on the grid graph.
+
+    Edges are emitted in the same order as the reference (right, down, diagonal per node; last row
+    only right; last column only down; a zero self-loop at the end), which fixes tie-breaking.
+
+    Returns:
+        (L, 2) int array of (i, j) cells from (0, 0) to (n-1, m-1).
+    """
+    n, m = cost.shape
+    node = np.arange(n * m).reshape(n, m)
+    ii, jj = np.divmod(node, m)
+    inf_row = ii < n - 1
+    inf_col = jj < m - 1
+    right_ok = inf_col  # the last row only moves right
+    down_ok = inf_row  # the last column only moves down
+    diag_ok = inf_row & inf_col
+    cand_cols = np.stack((node + 1, node + m, node + m + 1), axis=-1).reshape(-1, 3)
+    ok = np.stack((right_ok, down_ok, diag_ok), axis=-1).reshape(-1, 3)
+    padded = np.full((n + 1, m + 1), 0.0)
+    padded[:n, :m] = cost
+    w = np.stack(
+        (padded[:n, 1 : m + 1], padded[1 : n + 1, :m], padded[1 : n + 1, 1 : m + 1]), axis=-1
+    ).reshape(-1, 3)
+    src = np.repeat(np.arange(n * m), 3).reshape(-1, 3)[ok]
+    end = n * m - 1
+    rows = np.append(src, end)
+    cols = np.append(cand_cols[ok], end)
+    weights = np.append(w[ok], 0.0)
+    graph = sp.coo_matrix((weights, (rows, cols)), shape=(n * m, n * m)).tocsr()
+    _, pred = dijkstra(csgraph=graph, directed=True, indices=0, return_predecessors=True)
+    path = [end]
+    cur = end
+    while pred[cur] >= 0:
+        cur = int(pred[cur])
+        path.append(cur)
+    flat = np.array(path[::-1], dtype=np.int64)
+    return np.stack(np.divmod(flat, m), axis=1)
+
+
+def align_batch(
+    ax: FloatArray, ay: FloatArray, na: IntArray, bx: FloatArray, by: FloatArray, nb: IntArray
+) -> tuple[IntArray, IntArray, IntArray, NDArray[np.bool_]]:
+    """Align P pairs of saccade sequences at once.
+
+    Args:
+        ax, ay: (P, n) saccade components of the first scanpaths, padded past ``na``.
+        na: (P,) saccade counts, each >= 1.
+        bx, by: (P, m) second scanpaths, padded past ``nb``.
+        nb: (P,) saccade counts, each >= 1.
+
+    Returns:
+        pi, pj: (P, L) path cells, L = n + m - 1, listed from the end cell backwards; entries past
+            a pair's path length are -1.
+        length: (P,) path lengths.
+        tie: (P,) True where an exact cost tie lies on the chosen path (resolve with
+            :func:`dijkstra_path`).
+    """
+    p, n = ax.shape
+    m = bx.shape[1]
+    k_total = n + m - 1
+    # Padded cells (i >= na or j >= nb) never precede a cell of the pair's own grid, so they need
+    # no masking: every dependency points up or left.
+    # Pairs are the innermost (contiguous) axis so that each diagonal step is one dense block.
+    # Contiguous operands make the ufunc outputs C-ordered, which the stride trick below relies on.
+    ax_t, ay_t = np.ascontiguousarray(ax.T), np.ascontiguousarray(ay.T)
+    bx_t, by_t = np.ascontiguousarray(bx.T), np.ascontiguousarray(by.T)
+    dx = ax_t[:, None, :] - bx_t[None, :, :]
+    dy = ay_t[:, None, :] - by_t[None, :, :]
+    np.square(dx, out=dx)
+    np.square(dy, out=dy)
+    dx += dy
+    costs = np.sqrt(dx, out=dx)  # (n, m, P)
+    if not costs.flags.c_contiguous:
+        costs = np.ascontiguousarray(costs)
+    item = costs.itemsize
+    skew = as_strided(
+        costs, shape=(k_total, n, p), strides=(p * item, (m - 1) * p * item, item), writeable=False
+    )
+    # dist[k + 1, i + 1] = D[i, k - i]; row 0 and column 0 are +inf sentinels.
+    dist = np.full((k_total + 1, n + 1, p), np.inf)
+    dist[1, 1] = 0.0
+    tmp = np.empty((n, p))
+    for k in range(1, k_total):
+        lo, hi = max(0, k - m + 1), min(k, n - 1) + 1
+        np.minimum(dist[k, lo:hi], dist[k - 1, lo:hi], out=tmp[lo:hi])  # up, diagonal
+        np.minimum(tmp[lo:hi], dist[k, lo + 1 : hi + 1], out=tmp[lo:hi])  # left
+        np.add(tmp[lo:hi], skew[k, lo:hi], out=dist[k + 1, lo + 1 : hi + 1])
+    return _backtrack(dist, costs, na, nb)
+
+
+def _backtrack(
+    dist: FloatArray, costs: FloatArray, na: IntArray, nb: IntArray
+) -> tuple[IntArray, IntArray, IntArray, NDArray[np.bool_]]:
+    """Follow the cheapest predecessors from each pair's end cell back to (0, 0).
+
+    A tie is what Dijkstra sees as one: two predecessors whose ``dist + cost`` round to the same
+    total, even if their distances differ in the last bit.
+    """
+    p = dist.shape[2]
+    k_total = dist.shape[0] - 1
+    rows = np.arange(p)
+    i = na.astype(np.int64) - 1
+    j = nb.astype(np.int64) - 1
+    pi = np.full((p, k_total), -1, dtype=np.int64)
+    pj = np.full((p, k_total), -1, dtype=np.int64)
+    length = np.zeros(p, dtype=np.int64)
+    tie = np.zeros(p, dtype=bool)
+    active = np.ones(p, dtype=bool)
+    step = 0
+    while active.any():
+        pi[active, step] = i[active]
+        pj[active, step] = j[active]
+        length[active] += 1
+        step += 1
+        active &= (i > 0) | (j > 0)
+        if not active.any():
+            break
+        k = i + j  # dist row of a predecessor on diagonal k-1 is k; on k-2 is k-1
+        up = dist[k, i, rows]  # (i-1, j)
+        left = dist[k, i + 1, rows]  # (i, j-1)
+        diag = dist[np.maximum(k - 1, 0), i, rows]  # (i-1, j-1)
+        best = np.minimum(np.minimum(up, left), diag)
+        c = costs[i, j, rows]
+        total = best + c
+        n_best = (up + c == total).astype(np.int8) + (left + c == total) + (diag + c == total)
+        tie |= active & (n_best > 1)
+        go_diag = diag == best
+        go_up = ~go_diag & (up == best)
+        di = np.where(go_diag | go_up, 1, 0)
+        dj = np.where(go_up, 0, 1)
+        i = np.where(active, i - di, i)
+        j = np.where(active, j - dj, j)
+    return pi, pj, length, tie
