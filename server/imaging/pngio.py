@@ -1,0 +1,60 @@
+"""PNG encoding of the images the server stores: display, thumbnail and 16-bit stored values.
+
+PNGs written here carry pixels only: no text chunks, no EXIF, nothing copied from the upload.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+THUMBNAIL_MAX_SIDE = 256
+
+
+def encode_png(pixels: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]) -> bytes:
+    """Encode a grayscale image as PNG (8-bit for uint8 input, 16-bit for uint16 input).
+
+    Args:
+        pixels: (H, W) uint8 or uint16.
+
+    Raises:
+        ValueError: For other shapes or dtypes.
+    """
+    if pixels.ndim != 2 or pixels.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected (H, W) uint8 or uint16, got {pixels.shape} {pixels.dtype}")
+    buf = io.BytesIO()
+    # compress_level 6 is zlib's default trade-off; optimize=True would double encode time.
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def decode_png16(data: bytes) -> npt.NDArray[np.uint16]:
+    """Read back a PNG written by :func:`encode_png` from uint16 stored values.
+
+    Returns:
+        (H, W) uint16, identical to the array that was encoded.
+
+    Raises:
+        ValueError: If the PNG is not single-channel grayscale.
+    """
+    with Image.open(io.BytesIO(data)) as image:
+        if image.mode not in ("I;16", "I", "L"):
+            raise ValueError(f"expected a grayscale PNG, got mode {image.mode}")
+        return np.asarray(image).astype(np.uint16)
+
+
+def thumbnail_png(display: npt.NDArray[np.uint8], max_side: int = THUMBNAIL_MAX_SIDE) -> bytes:
+    """A PNG thumbnail of a display image, longest side at most ``max_side``, aspect kept.
+
+    Args:
+        display: (H, W) uint8 display image.
+        max_side: Longest side of the thumbnail in pixels.
+    """
+    image = Image.fromarray(np.ascontiguousarray(display))
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
