@@ -48,7 +48,9 @@ class Case(Base):
     created_at: Mapped[datetime] = created_at_column()
 
     dataset: Mapped[Dataset] = relationship(lazy="joined")
-    image: Mapped[StoredImage | None] = relationship(back_populates="case", uselist=False, lazy="joined")
+    image: Mapped[StoredImage | None] = relationship(
+        back_populates="case", uselist=False, lazy="joined", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class StoredImage(Base):
