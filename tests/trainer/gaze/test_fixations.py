@@ -13,7 +13,9 @@ TRUE = [(100.0, 100.0, 300.0), (420.0, 120.0, 250.0), (380.0, 400.0, 400.0), (12
 SACCADE_MS = 45.0
 
 
-def _signal(rate: float, noise_px: float, seed: int = 0, blink: tuple[float, float] | None = None) -> np.ndarray:
+def _signal(
+    rate: float, noise_px: float, seed: int = 0, blink: tuple[float, float] | None = None
+) -> np.ndarray:
     """Samples (m, 4) of fixations ``TRUE`` joined by linear saccades, with white noise."""
     rng = np.random.default_rng(seed)
     knots_t, knots_x, knots_y = [], [], []

@@ -6,6 +6,7 @@ import itertools
 import random
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,7 +53,8 @@ def studyforrest() -> dict[tuple[int, str], np.ndarray]:
 
 def _reference(a: np.ndarray, b: np.ndarray, kw: dict) -> np.ndarray | None:
     """The reference's result, or None where it raises."""
-    rec = lambda f: np.rec.fromarrays(f.T, names="start_x,start_y,duration")  # noqa: E731
+    dtype = [("start_x", "f8"), ("start_y", "f8"), ("duration", "f8")]
+    rec = lambda f: np.rec.fromarrays(list(f.T), dtype=dtype)  # noqa: E731
     ref_kw = {"grouping": kw.get("grouping", False), "TDir": kw.get("tdir", 0.0),
               "TDur": kw.get("tdur", 0.0), "TAmp": kw.get("tamp", 0.0)}
     with warnings.catch_warnings():
@@ -100,8 +102,8 @@ def test_same_segment_scores_higher_than_different(studyforrest: dict) -> None:
     prepared = {k: prepare_scanpath(studyforrest[k]) for k in keys}
     same = [((s, "sub-01"), (s, "sub-19")) for s in segs]
     diff = [((s, "sub-01"), (t, "sub-19")) for s in segs for t in segs if s != t]
-    score = lambda pairs: combined_score(  # noqa: E731
-        multimatch_many([prepared[p] for p, _ in pairs], [prepared[q] for _, q in pairs], SCREEN))
+    score = lambda pairs: np.asarray(combined_score(  # noqa: E731
+        multimatch_many([prepared[p] for p, _ in pairs], [prepared[q] for _, q in pairs], SCREEN)))
     s_same, s_diff = score(same), score(diff)
     assert s_same.mean() > s_diff.mean()
     # Position carries most of the signal on this data: check it measure by measure as well.
@@ -147,7 +149,7 @@ _path = st.lists(_fix, min_size=3, max_size=9).map(lambda f: np.array(f, dtype=n
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(a=_path, b=_path, group=st.booleans())
 def test_property_agreement_including_ties(a: np.ndarray, b: np.ndarray, group: bool) -> None:
-    kw = {"grouping": True, "tdir": 45.0, "tdur": 0.2, "tamp": 250.0} if group else {}
+    kw: dict[str, Any] = {"grouping": True, "tdir": 45.0, "tdur": 0.2, "tamp": 250.0} if group else {}
     ref = _reference(a, b, kw)
     got = multimatch(a, b, SCREEN, **kw)
     if ref is None:
