@@ -119,8 +119,9 @@ class SessionFeatures:
         """Compact binary form (``numpy.savez_compressed``, no pickle)."""
         meta = {k: v for k, v in self.to_dict().items() if k not in self._ARRAYS}
         buf = io.BytesIO()
-        arrays = {name: np.asarray(getattr(self, name)) for name in self._ARRAYS}
-        np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+        arrays: dict[str, Any] = {name: np.asarray(getattr(self, name)) for name in self._ARRAYS}
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        np.savez_compressed(buf, **arrays)
         return buf.getvalue()
 
     @classmethod
