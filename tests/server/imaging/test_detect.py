@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydicom.filebase import DicomBytesIO
@@ -86,7 +88,7 @@ def test_random_bytes_are_unsupported() -> None:
             detect_format(data)
 
 
-def test_mislabelled_files_follow_their_content(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_mislabelled_files_follow_their_content(tmp_path: Path) -> None:
     """A DICOM saved as .png and a PNG saved as .dcm are read as what they are."""
     dicom_as_png = tmp_path / "scan.png"
     dicom_as_png.write_bytes(bundled_bytes("CT_small.dcm"))
