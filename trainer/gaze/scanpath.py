@@ -149,6 +149,9 @@ def _from_fields(fields: list[FloatArray], dur: FloatArray) -> Scanpath:
 def _rebuild(sp: Scanpath, merge: NDArray[np.bool_], keep_last: bool) -> tuple[list[FloatArray], FloatArray]:
     """Apply merge decisions; returns saccade fields and the per-output durations."""
     s = sp.n_saccades
+    if keep_last and not merge.any():
+        # Nothing merges (the common last pass): every saccade is kept as it is.
+        return [sp.x, sp.y, sp.lenx, sp.leny, sp.theta, sp.rho], sp.dur[:s]
     merge_full = np.concatenate((merge, [False]))
     consumed = np.concatenate(([False], merge_full[:-1]))
     out = np.flatnonzero(~consumed)
