@@ -7,15 +7,17 @@ The reference builds that grid as a graph and runs Dijkstra; on a DAG the same c
 dynamic programme ``D[i, j] = M[i, j] + min(D[i-1, j], D[i, j-1], D[i-1, j-1])`` with ``D[0, 0] = 0``,
 evaluated here with the same float operations (``dist(pred) + weight``), so the totals are bit-equal.
 
-Dijkstra keeps, for each cell, the predecessor with the smallest distance; only exact ties are
-decided by its heap order.  We find the predecessor by argmin during backtracking and flag pairs
-where an exact tie sits on the chosen path; the caller re-solves those with the reference's graph
-search (:func:`dijkstra_path`) so even tie-breaking matches.
+Dijkstra keeps, for each cell, the predecessor with the smallest distance; only exact ties (two
+predecessors whose ``dist + weight`` round to the same total) are decided by its heap order.  We
+find the predecessor by argmin during backtracking and flag pairs where such a tie sits on the
+chosen path; the caller re-solves those with the reference's graph search (:func:`dijkstra_path`),
+so even tie-breaking matches.  With real-valued coordinates ties are rare; with integer grids they
+are common and the fallback keeps results equal.
 
-Vectorisation: many pairs are solved at once, sweeping anti-diagonals ``k = i + j``.  The cost of
-cell ``(i, k - i)`` lives at flat offset ``i * (m - 1) + k`` of the row-major cost matrix, so the
-skewed view is a zero-copy stride trick and each diagonal costs three numpy
-calls over all pairs.
+Vectorisation: many pairs are solved at once, sweeping anti-diagonals ``k = i + j``, with the pairs
+on the innermost (contiguous) axis.  Cell ``(i, k - i)`` of the (n, m, P) cost array starts at flat
+element ``(i * (m - 1) + k) * P``, so the skewed (diagonal, i, pair) view is a zero-copy stride
+trick and each diagonal costs three numpy calls over all pairs.
 """
 
 from __future__ import annotations
