@@ -141,6 +141,8 @@ def test_same_segment_is_more_similar_than_different_segments_for_heatmap_metric
     b = np.stack([feats[f"{s}_sub-19"].heatmap for s in segs])
     ua = (a - a.mean(axis=(1, 2), keepdims=True)).reshape(len(segs), -1)
     ub = (b - b.mean(axis=(1, 2), keepdims=True)).reshape(len(segs), -1)
-    corr = (ua / np.linalg.norm(ua, axis=1, keepdims=True)) @ (ub / np.linalg.norm(ub, axis=1, keepdims=True)).T
+    ua /= np.linalg.norm(ua, axis=1, keepdims=True)
+    ub /= np.linalg.norm(ub, axis=1, keepdims=True)
+    corr = ua @ ub.T
     off = ~np.eye(len(segs), dtype=bool)
     assert np.diag(corr).mean() > corr[off].mean() + 0.1
