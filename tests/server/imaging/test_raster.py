@@ -165,6 +165,7 @@ def test_png_text_chunks_are_not_carried_into_outputs() -> None:
     buf = io.BytesIO()
     Image.fromarray(gradient(32, 32, 255, np.uint8)).save(buf, format="PNG", pnginfo=info)
     image = ingest(buf.getvalue())
-    outputs = (image.display_png, image.thumbnail_png, image.pixels_png16, json.dumps(image.metadata).encode())
+    metadata = json.dumps(image.metadata).encode()
+    outputs = (image.display_png, image.thumbnail_png, image.pixels_png16, metadata)
     for blob in outputs:
         assert b"SMITH" not in blob and b"99887766" not in blob
