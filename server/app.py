@@ -15,8 +15,10 @@ from server.cases.routes import router as cases_router
 from server.context import AppContext
 from server.errors import install_error_handlers
 from server.health import router as health_router
+from server.jobs.routes import router as jobs_router
 from server.pages.routes import router as pages_router
 from server.pages.templating import NODE_MODULES_DIR, STATIC_DIR, VENDOR_PACKAGES
+from server.reading.routes import router as reading_router
 from server.settings import Settings, get_settings
 from server.users.routes import router as users_router
 
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.mode == "production",
     )
     install_error_handlers(app)
-    for router in (health_router, auth_router, users_router, cases_router, pages_router):
+    for router in (health_router, auth_router, users_router, cases_router, pages_router, jobs_router, reading_router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for name, subdir in VENDOR_PACKAGES.items():

@@ -3,6 +3,7 @@
 from server.models.base import Base, utcnow
 from server.models.cases import Assignment, Case, Dataset, ImageKind, StoredImage
 from server.models.learning import AuditLog, Job, JobState, ModelVersion, Pair
+from server.models.operations import CaseEmbedding, MinedSession, WorkerHeartbeat
 from server.models.reading import (
     DiagnosisLabel,
     GazeChunk,
@@ -17,12 +18,14 @@ __all__ = [
     "AuditLog",
     "Base",
     "Case",
+    "CaseEmbedding",
     "Dataset",
     "DiagnosisLabel",
     "GazeChunk",
     "ImageKind",
     "Job",
     "JobState",
+    "MinedSession",
     "ModelVersion",
     "Pair",
     "ReadingSession",
@@ -31,5 +34,6 @@ __all__ = [
     "SessionStatus",
     "StoredImage",
     "User",
+    "WorkerHeartbeat",
     "utcnow",
 ]

@@ -75,6 +75,14 @@ def _assignment(w: World) -> dict[str, Any]:
     return {"json": {"reader_ids": [w.users.reader2.id]}}
 
 
+def _finished_job(client: TestClient, w: World, headers_for: Callable[[str], dict[str, str]]) -> None:
+    """A cancelled (so finished) job, so its event stream ends at once."""
+    job = client.post("/api/jobs", json={"kind": "pairs", "dataset_id": w.dataset_id}, headers=headers_for("admin"))
+    assert job.status_code == 201, job.text
+    w.ids["job_id"] = job.json()["id"]
+    client.post(f"/api/jobs/{w.ids['job_id']}/cancel", headers=headers_for("admin"))
+
+
 #: (method, path template) -> expected statuses. Extend it with every new route.
 MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/health"): Expect(200, 200, 200),
@@ -98,6 +106,11 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/cases/{case_id}/assignments"): Expect(401, 403, 201, _assignment),
     ("DELETE", "/api/cases/{case_id}/assignments/{reader_id}"): Expect(401, 403, 204),
     ("GET", "/api/worklist"): Expect(401, 200, 200),
+    ("POST", "/api/jobs"): Expect(401, 403, 201, lambda w: {"json": {"kind": "pairs", "dataset_id": w.dataset_id}}),
+    ("GET", "/api/jobs"): Expect(401, 403, 200),
+    ("GET", "/api/jobs/{job_id}"): Expect(401, 403, 200, setup=_finished_job),
+    ("POST", "/api/jobs/{job_id}/cancel"): Expect(401, 403, 200, setup=_finished_job),
+    ("GET", "/api/jobs/{job_id}/events"): Expect(401, 403, 200, setup=_finished_job),
     # Pages: anonymous users are sent to the login page.
     ("GET", "/"): Expect(303, 200, 200),
     ("GET", "/login"): Expect(200, 200, 200),

@@ -1,0 +1,1 @@
+"""Model registry: immutable model versions, promotion, exports, embeddings and similar cases."""

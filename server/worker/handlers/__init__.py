@@ -1,0 +1,17 @@
+"""Job handlers by kind. A handler takes a ``JobContext`` and returns the job's result: a dict, or a
+function of the database session run in the transaction that marks the job succeeded (so, e.g., a
+model version is registered if and only if its job succeeds)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from server.worker.context import JobContext
+from server.worker.handlers import retrain
+
+Handler = Callable[[JobContext], Any]
+
+HANDLERS: dict[str, Handler] = {
+    "retrain": retrain.run,
+}

@@ -1,0 +1,161 @@
+"""The ``retrain`` job: snapshot -> trainer subprocess -> exports -> one immutable model version.
+
+Everything a run needs is kept in the job folder (``<blobs>/jobs/<id>``): ``state.json`` (the
+snapshot summary and the parent model, written once), ``snapshot.json``, ``config.json`` and the
+trainer's ``out/`` with its checkpoints. When the job is requeued after its worker died, the next
+attempt finds them and the trainer resumes from the newest checkpoint on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.registry.artifacts import (
+    CARD_FILE,
+    CONFIG_FILE,
+    ENCODER_FILE,
+    EXPORT_FILES,
+    METRICS_FILE,
+    SNAPSHOT_FILE,
+    artifact_dir_for_job,
+    checksums,
+)
+from server.registry.versions import active_version, register_version
+from server.worker.context import JobContext, PermanentError
+from server.worker.snapshot import build_snapshot
+from server.worker.training import ProgressTracker, latest_checkpoint_step, planned_runs, train_command
+from trainer.config import ConfigError, TrainConfig
+
+STATE_FILE = "state.json"
+
+
+def validated_config(params: dict[str, Any]) -> dict[str, Any]:
+    """The job's training config, validated (unknown keys and bad values raise PermanentError)."""
+    raw = params.get("config") or {}
+    if not isinstance(raw, dict):
+        raise PermanentError("params.config must be an object")
+    try:
+        return TrainConfig.from_dict(raw).to_dict()
+    except ConfigError as exc:
+        raise PermanentError(str(exc)) from None
+
+
+def _prepare(ctx: JobContext, dataset_id: int) -> dict[str, Any]:
+    """Write (first attempt) or read back (later attempts) the job's frozen inputs."""
+    state_path = ctx.job_dir / STATE_FILE
+    if state_path.exists():
+        state: dict[str, Any] = json.loads(state_path.read_text(encoding="utf-8"))
+        ctx.log(f"reusing the snapshot taken at the first attempt ({state['snapshot']['counts']})")
+        return state
+    with ctx.db.session() as session:
+        summary = build_snapshot(
+            session, ctx.blobs, dataset_id, ctx.job_dir / SNAPSHOT_FILE, metric=ctx.job.params.get("metric")
+        )
+        parent = active_version(session, dataset_id)
+        previous = None
+        if parent is not None:
+            candidate = ctx.blobs.path(f"{parent.artifact_dir}/{ENCODER_FILE}")
+            previous = str(candidate) if candidate.exists() else None
+    state = {"snapshot": summary, "parent_id": parent.id if parent else None, "previous_encoder": previous}
+    tmp = state_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    tmp.replace(state_path)  # last: its presence means the snapshot is complete
+    ctx.log(f"snapshot: {summary['counts']}")
+    return state
+
+
+def _export_all(ctx: JobContext, encoder: Path, folder: Path) -> None:
+    for i, (fmt, name) in enumerate(EXPORT_FILES.items()):
+        target = folder / name
+        if target.exists():
+            continue
+        ctx.report(0.9 + 0.03 * i, phase="export", format=fmt)
+        partial = folder / f".partial-{name}"
+        args = ["export", "--checkpoint", str(encoder), "--format", fmt, "--out", str(partial)]
+        code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args)
+        if code != 0 or not partial.exists():
+            raise RuntimeError(f"export to {fmt} failed (exit {code})")
+        partial.replace(target)
+
+
+def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
+    """Train on a snapshot of the job's dataset and return the registration step."""
+    dataset_id = ctx.job.dataset_id
+    if dataset_id is None:
+        raise PermanentError("a retrain job needs a dataset_id")
+    config = validated_config(ctx.job.params)
+    ctx.report(0.0, phase="snapshot")
+    state = _prepare(ctx, dataset_id)
+    if state["snapshot"]["counts"].get("cases", 0) < 2:
+        raise PermanentError(f"dataset {dataset_id} has fewer than 2 cases with images; nothing to train on")
+    ctx.report(snapshot=state["snapshot"]["counts"])
+    config_path = ctx.job_dir / CONFIG_FILE
+    config_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    out = ctx.job_dir / "out"
+    runs = planned_runs(config)
+    resumed = {run: step for run in runs if (step := latest_checkpoint_step(out / run)) > 0}
+    if resumed:
+        ctx.report(resumed_from=resumed, attempt=ctx.job.attempts)
+        ctx.log(f"attempt {ctx.job.attempts}: resuming from checkpoints {resumed}")
+    args = [
+        "train",
+        "--config",
+        str(config_path),
+        "--snapshot",
+        str(ctx.job_dir / SNAPSHOT_FILE),
+        "--out",
+        str(out),
+    ]
+    if state.get("previous_encoder"):
+        args += ["--previous", state["previous_encoder"]]
+    tracker = ProgressTracker(ctx, runs)
+    code = ctx.run_process(train_command(ctx, args, device=config["train"]["device"]), on_line=tracker.handle)
+    if code == 2:
+        raise PermanentError("the trainer rejected the config or snapshot (see the log tail)")
+    if code != 0:
+        raise RuntimeError(f"trainer exited with status {code}")
+    encoder = out / runs[0] / ENCODER_FILE
+    if not encoder.exists():
+        raise RuntimeError(f"trainer finished without writing {encoder}")
+    artifact_rel = artifact_dir_for_job(ctx.job.id)
+    folder = ctx.blobs.path(artifact_rel)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(encoder, folder / ENCODER_FILE)
+    for name, source in (
+        (CARD_FILE, out / CARD_FILE),
+        (METRICS_FILE, out / METRICS_FILE),
+        (CONFIG_FILE, config_path),
+        (SNAPSHOT_FILE, ctx.job_dir / SNAPSHOT_FILE),
+    ):
+        if source.exists():
+            shutil.copyfile(source, folder / name)
+    _export_all(ctx, folder / ENCODER_FILE, folder)
+    metrics_path = folder / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
+    sums = checksums(folder)
+    snapshot = {**state["snapshot"]}
+    snapshot.pop("path", None)
+    ctx.report(0.98, phase="register")
+
+    def register(session: Session) -> dict[str, Any]:
+        version = register_version(
+            session,
+            job_id=ctx.job.id,
+            dataset_id=dataset_id,
+            artifact_dir=artifact_rel,
+            config=config,
+            snapshot=snapshot,
+            metrics=metrics,
+            checksums=sums,
+            parent_id=state.get("parent_id"),
+        )
+        return {"model_version_id": version.id, "version": version.version, "artifact_dir": artifact_rel}
+
+    return register

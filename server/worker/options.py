@@ -1,0 +1,49 @@
+"""Worker tuning knobs, read from ``MCGIP_WORKER_*`` environment variables (all optional)."""
+
+from __future__ import annotations
+
+import shlex
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Job kinds that are quick (seconds) and must not wait behind a training run.
+LIGHT_KINDS = frozenset({"session-features", "pairs"})
+#: Job kinds that run a torch subprocess (minutes to hours).
+HEAVY_KINDS = frozenset({"retrain", "evaluate", "export", "embed"})
+
+
+class WorkerOptions(BaseSettings):
+    """How a worker polls, beats and launches training."""
+
+    model_config = SettingsConfigDict(env_prefix="MCGIP_WORKER_", extra="ignore")
+
+    heartbeat_s: float = Field(1.0, gt=0, description="seconds between job heartbeats/progress writes")
+    stale_after_s: float = Field(
+        30.0, gt=0, description="requeue a running job after this long without a heartbeat"
+    )
+    poll_s: float = Field(0.5, gt=0, description="seconds between queue polls when idle")
+    schedule_every_s: float = Field(2.0, gt=0, description="seconds between schedule checks")
+    lanes: str = Field("light,heavy", description="which lanes this worker runs: light, heavy or both")
+    python: str | None = Field(None, description="interpreter for trainer subprocesses (default: this one)")
+    train_command: str | None = Field(
+        None, description="replaces `python -m trainer.api` for training subprocesses (shell words)"
+    )
+    gpus: int | None = Field(
+        None, ge=0, description="GPUs to use for one training job (default: all visible)"
+    )
+
+    def lane_kinds(self) -> dict[str, frozenset[str]]:
+        """Lane name -> kinds it claims."""
+        wanted = {part.strip() for part in self.lanes.split(",") if part.strip()}
+        unknown = wanted - {"light", "heavy"}
+        if unknown:
+            raise ValueError(f"MCGIP_WORKER_LANES: unknown lane(s) {sorted(unknown)}")
+        lanes = {"light": LIGHT_KINDS, "heavy": HEAVY_KINDS}
+        return {name: kinds for name, kinds in lanes.items() if name in wanted}
+
+    def trainer_command(self, python: str) -> list[str]:
+        """The argv prefix that runs the trainer CLI."""
+        if self.train_command:
+            return shlex.split(self.train_command)
+        return [self.python or python, "-m", "trainer.api"]

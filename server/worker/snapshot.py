@@ -1,0 +1,134 @@
+"""Freeze a dataset's cases, labels and gaze positives into a trainer snapshot manifest.
+
+The manifest (format in docs/trainer.md, written with ``trainer.data.snapshot``, which is pure Python)
+lives in the job folder and is written once per job: a requeued job resumes on exactly the data its
+checkpoints were trained on, while readers keep adding sessions to the live database.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.cases.service import PIXELS_FILE
+from server.models import Case, Dataset, DiagnosisLabel, Pair, ReadingSession, SessionStatus, StoredImage
+from server.storage import BlobStore
+from trainer.data.snapshot import make_snapshot, save_snapshot
+
+DEFAULT_METRIC = "moments"
+DEFAULT_THRESHOLD = 0.9
+
+
+def gaze_settings(dataset: Dataset) -> tuple[str, float]:
+    """The dataset's pair metric and positive threshold (``Dataset.settings``)."""
+    settings = dataset.settings or {}
+    return str(settings.get("metric", DEFAULT_METRIC)), float(settings.get("threshold", DEFAULT_THRESHOLD))
+
+
+def consensus_labels(session: Session, case_ids: list[int]) -> dict[int, str]:
+    """Majority reader diagnosis per case (ties: the label given most recently among the tied)."""
+    votes: dict[int, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    latest: dict[tuple[int, str], Any] = {}
+    rows = session.execute(
+        select(DiagnosisLabel.case_id, DiagnosisLabel.label, DiagnosisLabel.created_at).where(
+            DiagnosisLabel.case_id.in_(case_ids)
+        )
+    )
+    for case_id, label, at in rows:
+        votes[case_id][label] += 1
+        key = (case_id, label)
+        latest[key] = max(latest.get(key, at), at)
+    out: dict[int, str] = {}
+    for case_id, counter in votes.items():
+        top = max(counter.values())
+        tied = [label for label, n in counter.items() if n == top]
+        out[case_id] = max(tied, key=lambda label: (latest[(case_id, label)], label))
+    return out
+
+
+def positive_count(session: Session, dataset_id: int, metric: str) -> int:
+    """Number of positive pairs of the dataset for ``metric``."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Pair.dataset_id == dataset_id, Pair.metric == metric, Pair.is_positive.is_(True)
+            )
+        )
+        or 0
+    )
+
+
+def build_snapshot(
+    session: Session, blobs: BlobStore, dataset_id: int, manifest: Path, *, metric: str | None = None
+) -> dict[str, Any]:
+    """Write the manifest for ``dataset_id`` and return its summary (counts, gaze, sha256).
+
+    Args:
+        session: database session (read only).
+        blobs: blob store holding the case images.
+        dataset_id: the dataset.
+        manifest: where to write ``snapshot.json``.
+        metric: pair metric (the dataset's by default).
+
+    Returns:
+        ``{"counts": {...}, "gaze": {"metric", "threshold"}, "sha256": ..., "path": ...}``.
+    """
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise LookupError(f"dataset {dataset_id} not found")
+    default_metric, threshold = gaze_settings(dataset)
+    metric = metric or default_metric
+    rows = session.execute(
+        select(Case.id, StoredImage.storage_dir)
+        .join(StoredImage, StoredImage.case_id == Case.id)
+        .where(Case.dataset_id == dataset_id)
+        .order_by(Case.id)
+    ).all()
+    labels = consensus_labels(session, [case_id for case_id, _ in rows])
+    cases = [
+        (str(case_id), blobs.path(f"{storage_dir}/{PIXELS_FILE}"), labels.get(case_id))
+        for case_id, storage_dir in rows
+    ]
+    known = {cid for cid, _, _ in cases}
+    pairs = [
+        (str(a), str(b), float(score))
+        for a, b, score in session.execute(
+            select(Pair.case_a_id, Pair.case_b_id, Pair.score)
+            .where(Pair.dataset_id == dataset_id, Pair.metric == metric, Pair.is_positive.is_(True))
+            .order_by(Pair.case_a_id, Pair.case_b_id)
+        )
+        if str(a) in known and str(b) in known
+    ]
+    finished = (
+        select(ReadingSession.id, ReadingSession.reader_id)
+        .join(Case, Case.id == ReadingSession.case_id)
+        .where(Case.dataset_id == dataset_id, ReadingSession.status == SessionStatus.finished)
+        .subquery()
+    )
+    n_sessions = int(session.scalar(select(func.count()).select_from(finished)) or 0)
+    n_readers = int(session.scalar(select(func.count(func.distinct(finished.c.reader_id)))) or 0)
+    classes = [str(c) for c in dataset.label_set]
+    classes += sorted({label for label in labels.values() if label not in classes})
+    gaze = {"metric": metric, "threshold": threshold}
+    snapshot = make_snapshot(
+        cases,
+        pairs,
+        classes=classes,
+        metadata={
+            "counts": {"sessions": n_sessions, "readers": n_readers},
+            "gaze": gaze,
+            "dataset": {"id": dataset.id, "name": dataset.name},
+        },
+    )
+    save_snapshot(snapshot, manifest)
+    return {
+        "counts": snapshot.counts,
+        "gaze": gaze,
+        "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "path": str(manifest),
+    }

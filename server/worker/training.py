@@ -1,0 +1,157 @@
+"""Launching the trainer CLI and turning its JSON-lines output into job progress.
+
+The trainer prints one JSON object per line (docs/trainer.md): ``run_start``, ``progress`` (every
+``train.log_every`` steps), ``checkpoint``, ``run_end``, ``evaluate`` and ``done``. ``ProgressTracker``
+maps them to an overall fraction (training runs share 85 %, evaluation and export the rest) and keeps
+a bounded loss/lr history per run for the dashboard's curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from server.worker.context import JobContext
+
+logger = logging.getLogger(__name__)
+
+#: Points kept per run in ``progress_info["history"]`` (older points are thinned, never dropped all).
+HISTORY_POINTS = 400
+TRAIN_SHARE = 0.85
+_CKPT = re.compile(r"^step-(\d{8})\.pt$")
+
+
+def planned_runs(config: dict[str, Any]) -> list[str]:
+    """Training runs the trainer will do for ``config`` (validated TrainConfig dict), in order."""
+    gaze = config.get("gaze", {}).get("enabled", True)
+    baseline = config.get("evaluation", {}).get("baseline", "train")
+    if not gaze:
+        return ["baseline"]
+    return ["mcgip", "baseline"] if baseline == "train" else ["mcgip"]
+
+
+def latest_checkpoint_step(run_dir: Path) -> int:
+    """Step of the newest checkpoint under ``run_dir/checkpoints`` (0 when none)."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return 0
+    steps = [int(m.group(1)) for p in folder.iterdir() if (m := _CKPT.match(p.name))]
+    return max(steps, default=0)
+
+
+def visible_gpus() -> int:
+    """GPUs this host can use, without importing torch (CUDA_VISIBLE_DEVICES, else nvidia-smi)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return len([d for d in env.split(",") if d.strip() and d.strip() != "-1"])
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def train_command(ctx: JobContext, args: list[str], *, device: str) -> list[str]:
+    """The argv of a training run: plain, or under torchrun with one process per GPU."""
+    base = ctx.options.trainer_command(sys.executable)
+    gpus = ctx.options.gpus if ctx.options.gpus is not None else visible_gpus()
+    if device != "cpu" and gpus > 1 and not ctx.options.train_command:
+        python = ctx.options.python or sys.executable
+        return [
+            python,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={gpus}",
+            "-m",
+            "trainer.api",
+            *args,
+        ]
+    return [*base, *args]
+
+
+class ProgressTracker:
+    """Parses trainer output lines and reports progress through a ``JobContext``."""
+
+    def __init__(self, ctx: JobContext, runs: list[str]) -> None:
+        self.ctx = ctx
+        self.runs = runs
+        self.done_info: dict[str, Any] | None = None
+        info = ctx.info()
+        raw_history = info.get("history") or {}
+        self.history: dict[str, list[list[float]]] = {
+            str(run): [list(map(float, point)) for point in points] for run, points in raw_history.items()
+        }
+
+    def _fraction(self, run: str, step: int, total: int) -> float:
+        index = self.runs.index(run) if run in self.runs else 0
+        within = step / total if total > 0 else 0.0
+        return TRAIN_SHARE * (index + min(1.0, within)) / max(1, len(self.runs))
+
+    def _record(self, run: str, step: int, loss: float, lr: float) -> None:
+        points = [p for p in self.history.get(run, []) if p[0] < step]  # a resumed run repeats steps
+        points.append([float(step), float(loss), float(lr)])
+        if len(points) > HISTORY_POINTS:
+            points = points[:-1:2] + [points[-1]]  # thin evenly, keep the newest point
+        self.history[run] = points
+
+    def handle(self, line: str) -> None:
+        """One stdout line of the trainer."""
+        line = line.strip()
+        if not line.startswith("{"):
+            self.ctx.append_output(line)
+            return
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            self.ctx.append_output(line)
+            return
+        kind = event.get("event")
+        run = str(event.get("run", ""))
+        if kind == "progress":
+            step, total = int(event["step"]), int(event["total_steps"])
+            self._record(run, step, float(event["loss"]), float(event["lr"]))
+            self.ctx.report(
+                self._fraction(run, step, total),
+                phase="train",
+                run=run,
+                step=step,
+                total_steps=total,
+                loss=event.get("loss"),
+                lr=event.get("lr"),
+                epoch=event.get("epoch"),
+                images_per_s=event.get("images_per_s"),
+                positives_per_step=event.get("positives_per_step"),
+                eta_s=event.get("eta_s"),
+                history=self.history,
+            )
+        elif kind == "run_start":
+            self.ctx.report(
+                self._fraction(run, 0, 1), phase="train", run=run, total_steps=event.get("total_steps")
+            )
+            self.ctx.log(f"run {run} started ({event.get('total_steps')} steps)")
+        elif kind == "checkpoint":
+            self.ctx.report(checkpoint={"run": run, "step": event.get("step")})
+        elif kind == "run_end":
+            self.ctx.report(self._fraction(run, 1, 1), phase="train", run=run)
+            self.ctx.log(
+                f"run {run} finished: {json.dumps({k: v for k, v in event.items() if k != 'event'})}"
+            )
+        elif kind == "evaluate":
+            self.ctx.report(TRAIN_SHARE + 0.03, phase="evaluate")
+            self.ctx.log("evaluating " + ", ".join(map(str, event.get("models", []))))
+        elif kind == "done":
+            self.done_info = event
+            self.ctx.report(0.9, phase="evaluated", metrics=event.get("metrics", {}))
+        else:
+            self.ctx.append_output(line)
