@@ -51,3 +51,39 @@ def case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionD
     if user is None:
         return RedirectResponse(f"/login?next=/cases/{case_id}", status_code=303)
     return render(request, "case.html", user, case_id=case_id)
+
+
+@router.get("/read/{case_id}", response_class=HTMLResponse)
+def read_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """The reading viewer: opens (or resumes) the caller's reading session on the case."""
+    user = page_user(request, ctx, session)
+    if user is None:
+        return RedirectResponse(f"/login?next=/read/{case_id}", status_code=303)
+    return render(request, "read.html", user, case_id=case_id)
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_list_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """Reading sessions the caller may review (admins: all; readers: their own)."""
+    user = page_user(request, ctx, session)
+    if user is None:
+        return RedirectResponse("/login?next=/review", status_code=303)
+    return render(request, "review_list.html", user)
+
+
+@router.get("/review/sessions/{session_id}", response_class=HTMLResponse)
+def review_session_page(session_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """Replay and heatmap of one session (the data API decides who may see it)."""
+    user = page_user(request, ctx, session)
+    if user is None:
+        return RedirectResponse(f"/login?next=/review/sessions/{session_id}", status_code=303)
+    return render(request, "review_session.html", user, session_id=session_id)
+
+
+@router.get("/review/cases/{case_id}", response_class=HTMLResponse)
+def review_case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """Heatmap of a case aggregated over the sessions the caller may see."""
+    user = page_user(request, ctx, session)
+    if user is None:
+        return RedirectResponse(f"/login?next=/review/cases/{case_id}", status_code=303)
+    return render(request, "review_case.html", user, case_id=case_id)

@@ -8,7 +8,7 @@ async function loadWorklist() {
     const c = item.case;
     body.append(el('tr', {},
       el('td', {}, el('img', { src: `/api/cases/${c.id}/thumbnail`, class: 'thumb', alt: '' })),
-      el('td', {}, el('a', { href: `/cases/${c.id}` }, c.title || `Case ${c.id}`)),
+      el('td', {}, el('a', { href: `/read/${c.id}`, 'data-testid': `read-${c.id}` }, c.title || `Case ${c.id}`)),
       el('td', {}, c.dataset_name),
       el('td', {}, item.sessions),
       el('td', {}, item.finished ? 'read' : 'to read')));

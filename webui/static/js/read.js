@@ -1,0 +1,174 @@
+// Reading page: viewer + gaze source + lossless stream + diagnosis form for one case.
+
+import { api, el } from './api.js';
+import { Recorder, SessionClock } from './gaze/recorder.js';
+import { DiagnosisForm } from './reading/diagnosis.js';
+import { openOrResume } from './reading/session.js';
+import { preferredKind, savePreferredKind, selectableKinds, sourceFromPage } from './reading/sources.js';
+import { bindStreamStatus } from './reading/status.js';
+import { readUrl, worklistNeighbours } from './reading/worklist-nav.js';
+import { drainLeftovers, GazeStream } from './stream.js';
+import { openOutbox } from './outbox.js';
+import { ImageViewer } from './viewer/image-viewer.js';
+import { Shortcuts } from './viewer/shortcuts.js';
+
+const root = document.getElementById('reader');
+const caseId = Number(root.dataset.caseId);
+const userId = Number(root.dataset.userId);
+const params = new URLSearchParams(window.location.search);
+const finishStatus = document.getElementById('finish-status');
+const DRAIN_TIMEOUT_MS = 15000;
+
+// Exposed for diagnostics (and the browser tests): the live objects of this page.
+const page = { viewer: null, source: null, stream: null, session: null, recorder: null, form: null };
+window.mcgip = page;
+
+function setState(state) {
+  root.dataset.state = state;
+}
+
+function showView(viewer) {
+  const { zoom } = viewer.view;
+  document.getElementById('view-readout').textContent =
+    `zoom ${(zoom * 100).toFixed(0)}% · W ${viewer.wl.width.toFixed(0)} L ${viewer.wl.center.toFixed(0)}${viewer.invert ? ' · inverted' : ''}`;
+}
+
+function bindTools(viewer) {
+  for (const button of document.querySelectorAll('[data-tool]')) {
+    button.addEventListener('click', () => viewer.setTool(button.dataset.tool));
+  }
+  viewer.addEventListener('toolchange', (e) => {
+    for (const button of document.querySelectorAll('[data-tool]')) {
+      button.classList.toggle('active', button.dataset.tool === e.detail);
+    }
+  });
+  viewer.setTool('pan');
+  document.getElementById('fit-btn').addEventListener('click', () => viewer.fit());
+  document.getElementById('actual-btn').addEventListener('click', () => viewer.actualSize());
+  document.getElementById('invert-btn').addEventListener('click', () => viewer.toggleInvert());
+  document.getElementById('reset-btn').addEventListener('click', () => viewer.reset());
+  viewer.addEventListener('viewchange', () => showView(viewer));
+}
+
+function bindShortcuts(viewer, form, nav) {
+  const go = (id) => { if (id !== null) window.location.href = readUrl(id); };
+  const step = 60;
+  const shortcuts = new Shortcuts([
+    { keys: ['+', '='], label: 'Zoom in', run: () => viewer.zoomBy(1.25) },
+    { keys: ['-'], label: 'Zoom out', run: () => viewer.zoomBy(0.8) },
+    { keys: ['0', 'f'], label: 'Fit image', run: () => viewer.fit() },
+    { keys: ['a'], label: 'Actual size (1 image px = 1 CSS px)', run: () => viewer.actualSize() },
+    { keys: ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown'], label: 'Pan', run: (e) => {
+      const d = { ArrowLeft: [step, 0], ArrowRight: [-step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] }[e.key];
+      viewer.panBy(d[0], d[1]);
+    } },
+    { keys: ['r'], label: 'Reset view and window/level', run: () => viewer.reset() },
+    { keys: ['i'], label: 'Invert', run: () => viewer.toggleInvert() },
+    { keys: ['v'], label: 'Pan tool (left drag pans)', run: () => viewer.setTool('pan') },
+    { keys: ['w'], label: 'Window/level tool (right drag always adjusts W/L)', run: () => viewer.setTool('wl') },
+    { keys: ['b'], label: 'Finding box tool (drag a box on the image)', run: () => viewer.setTool('box') },
+    { keys: ['Delete', 'Backspace'], label: 'Clear the finding box', run: () => viewer.setBox(null) },
+    { keys: ['1', '2', '3', '4', '5', '6', '7', '8', '9'],
+      label: 'Choose diagnosis 1–9', run: (e) => form.selectIndex(Number(e.key) - 1) },
+    { keys: ['Ctrl+Enter'], label: 'Finish case', run: () => form.form.requestSubmit(), inInputs: true },
+    { keys: [']', 'n'], label: 'Next case on the worklist', run: () => go(nav.next) },
+    { keys: ['[', 'p'], label: 'Previous case on the worklist', run: () => go(nav.prev) },
+  ]);
+  document.getElementById('help-btn').addEventListener('click', () => shortcuts.toggleHelp());
+}
+
+function bindNav(nav) {
+  const prev = document.getElementById('prev-case');
+  const next = document.getElementById('next-case');
+  if (nav.prev !== null) { prev.href = readUrl(nav.prev); prev.hidden = false; }
+  if (nav.next !== null) { next.href = readUrl(nav.next); next.hidden = false; }
+  document.getElementById('case-position').textContent =
+    nav.index >= 0 ? `${nav.index + 1} of ${nav.total}` : 'not on your worklist';
+}
+
+function bindSourceChoice() {
+  const select = document.getElementById('source-choice');
+  for (const kind of selectableKinds()) select.append(el('option', { value: kind }, kind));
+  select.value = preferredKind();
+  select.addEventListener('change', () => savePreferredKind(select.value));
+}
+
+async function finish(form, nav) {
+  const { source, stream, session } = page;
+  form.lock(true);
+  finishStatus.textContent = 'Sending the last gaze frames…';
+  await source.stop();
+  const drained = await stream.drain(DRAIN_TIMEOUT_MS);
+  if (!drained) {
+    finishStatus.textContent = `${stream.pendingFrames} gaze frames are not yet stored on the server `
+      + '(they are kept in this browser and sent when the connection returns). Try again in a moment.';
+    form.lock(false);
+    return;
+  }
+  try {
+    page.session = await api(`/api/sessions/${session.id}/finish`, { method: 'POST', json: form.payload() });
+  } catch (err) {
+    finishStatus.textContent = `Could not finish the case: ${err.message}`;
+    form.lock(false);
+    return;
+  }
+  stream.close();
+  await stream.outbox.dropSession(session.id);
+  setState('finished');
+  finishStatus.replaceChildren(`Finished (${page.session.sample_count} samples). `,
+    nav.next !== null ? el('a', { href: readUrl(nav.next), 'data-testid': 'next-after-finish' }, 'Next case →')
+      : el('a', { href: '/' }, 'Back to the worklist'));
+}
+
+async function start() {
+  const c = await api(`/api/cases/${caseId}`);
+  document.getElementById('case-title').textContent = c.title || `Case ${c.id}`;
+  if (!c.image) throw new Error('this case has no image');
+  const [dataset, nav] = await Promise.all([api(`/api/datasets/${c.dataset_id}`), worklistNeighbours(caseId)]);
+  bindNav(nav);
+  bindSourceChoice();
+
+  const viewer = new ImageViewer(document.getElementById('viewer'));
+  page.viewer = viewer;
+  bindTools(viewer);
+  await viewer.load(caseId, c.image);
+  const form = new DiagnosisForm(document.getElementById('diagnosis-form'), dataset.label_set, viewer);
+  page.form = form;
+  bindShortcuts(viewer, form, nav);
+  form.form.addEventListener('submit', (e) => { e.preventDefault(); finish(form, nav); });
+
+  const source = await sourceFromPage(params, viewer);
+  page.source = source;
+  document.getElementById('source-kind').textContent = source.kind + (source.isEyeGaze ? '' : ' (not eye gaze)');
+  const { session, created } = await openOrResume(caseId, userId, source);
+  page.session = session;
+  root.dataset.sessionId = String(session.id);
+
+  const outbox = await openOutbox();
+  const stream = new GazeStream({ sessionId: session.id, outbox, fresh: created });
+  page.stream = stream;
+  bindStreamStatus(stream, document.getElementById('stream-status'));
+  await stream.open();
+  if (stream.t0 === null) await stream.setT0(Date.parse(session.started_at));
+  drainLeftovers(outbox, session.id);
+  // A closing page cuts the samples it still holds into a frame; the outbox keeps it.
+  window.addEventListener('pagehide', () => stream.flush());
+
+  page.recorder = new Recorder({ source, viewer, stream, clock: new SessionClock(stream.t0) });
+  const sourceState = document.getElementById('source-state');
+  source.addEventListener('end', () => {
+    sourceState.textContent = 'ended';
+    sourceState.dataset.state = 'ended';
+    stream.flush();
+  });
+  await source.start();
+  sourceState.textContent = 'running';
+  sourceState.dataset.state = 'running';
+  setState('reading');
+}
+
+start().catch((err) => {
+  setState('error');
+  console.error(err);
+  finishStatus.replaceChildren(el('span', { class: 'error', 'data-testid': 'page-error' }, err.message));
+});

@@ -1,0 +1,28 @@
+// Shared pieces of the review pages.
+
+import { el } from '../api.js';
+import { heatmapOverlay } from '../viewer/overlays.js';
+
+export function sessionRow(s, { withCase = true } = {}) {
+  return el('tr', { dataset: { sessionId: s.id } },
+    el('td', {}, el('a', { href: `/review/sessions/${s.id}` }, s.id)),
+    withCase ? el('td', {}, el('a', { href: `/review/cases/${s.case_id}` }, `case ${s.case_id}`)) : null,
+    el('td', {}, s.reader_id),
+    el('td', {}, s.source),
+    el('td', {}, s.status),
+    el('td', {}, s.sample_count),
+    el('td', {}, s.label ? s.label.label : ''),
+    withCase ? el('td', {}, new Date(s.started_at).toLocaleString()) : null);
+}
+
+/** Wire the heatmap checkbox and opacity slider to an overlay on the viewer. */
+export function bindHeatmap(viewer, heatmap) {
+  const show = document.getElementById('show-heat');
+  const opacity = document.getElementById('heat-opacity');
+  viewer.overlays.unshift(heatmapOverlay(heatmap, () => ({ visible: show.checked, opacity: Number(opacity.value) / 100 })));
+  show.addEventListener('change', () => viewer.requestRender());
+  opacity.addEventListener('input', () => viewer.requestRender());
+  document.getElementById('heat-info').textContent =
+    `${heatmap.sessions} session${heatmap.sessions === 1 ? '' : 's'}, ${heatmap.samples} on-image samples`;
+  viewer.requestRender();
+}
