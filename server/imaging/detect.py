@@ -80,4 +80,3 @@ def detect_format(data: bytes) -> ImageFormat:
     raise UnsupportedImageType(
         "unsupported image type: the content is not PNG, JPEG or DICOM (the file name is not used)"
     )
-

@@ -129,9 +129,7 @@ def decode_first_frame(ds: pydicom.Dataset, *, max_pixels: int) -> DecodedImage:
         frame = pixel_array(ds, index=0) if frames > 1 else pixel_array(ds)
     except Exception as exc:
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise InvalidImage(
-            f"DICOM pixel data ({transfer_syntax.name}) cannot be decoded: {reason}"
-        ) from exc
+        raise InvalidImage(f"DICOM pixel data ({transfer_syntax.name}) cannot be decoded: {reason}") from exc
 
     slope = _first_float(ds.get("RescaleSlope")) or 1.0
     intercept = _first_float(ds.get("RescaleIntercept")) or 0.0
@@ -226,8 +224,11 @@ def dicom_metadata(ds: pydicom.Dataset, *, frames: int, transfer_syntax: UID) ->
         code = _code_string(ds.get(keyword))
         if code is not None:
             meta[key] = code
-    for keyword, key in (("BitsAllocated", "bits_allocated"), ("BitsStored", "bits_stored"),
-                         ("PixelRepresentation", "pixel_representation")):
+    for keyword, key in (
+        ("BitsAllocated", "bits_allocated"),
+        ("BitsStored", "bits_stored"),
+        ("PixelRepresentation", "pixel_representation"),
+    ):
         if keyword in ds and ds.get(keyword) is not None:
             meta[key] = int(ds.get(keyword))
     spacing = _spacing(ds)

@@ -87,7 +87,5 @@ def _to_decoded(image: Image.Image, name: str) -> DecodedImage:
     if mode in ("RGB", "RGBA", "RGBa", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
         photometric = "PALETTE COLOR" if mode in ("P", "PA") else "RGB"
         gray = np.asarray(image.convert("RGB").convert("L"))
-        return DecodedImage(
-            gray, bits_stored=8, photometric=photometric, full_range=(0, 255), metadata=meta
-        )
+        return DecodedImage(gray, bits_stored=8, photometric=photometric, full_range=(0, 255), metadata=meta)
     raise InvalidImage(f"{name} pixel mode {mode!r} is not supported")

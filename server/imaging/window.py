@@ -6,9 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 
-def _window_linear(
-    modality: npt.NDArray[np.float64], center: float, width: float
-) -> npt.NDArray[np.float64]:
+def _window_linear(modality: npt.NDArray[np.float64], center: float, width: float) -> npt.NDArray[np.float64]:
     """DICOM's window function on modality values, as floats in [0, 1].
 
     For ``width > 1`` this is the standard LINEAR function (with its half-unit offsets, so that

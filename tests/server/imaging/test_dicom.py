@@ -220,4 +220,3 @@ def test_wide_dose_grid_is_quantised_with_bounded_error() -> None:
     error = np.abs(modality(image) - true)
     assert error.max() <= image.value_scale / 2 + 1e-6
     assert image.lossless == (error.max() == 0)
-

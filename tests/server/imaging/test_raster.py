@@ -76,8 +76,8 @@ def test_colour_pngs_become_luma(mode: str) -> None:
     buf = io.BytesIO()
     source.save(buf, format="PNG")
     image = ingest(buf.getvalue())
-    expected = np.asarray(source.convert("RGB").convert("L")) if mode != "LA" else np.asarray(
-        source.getchannel("L")
+    expected = (
+        np.asarray(source.convert("RGB").convert("L")) if mode != "LA" else np.asarray(source.getchannel("L"))
     )
     np.testing.assert_array_equal(image.pixels, expected)
     assert image.pixels.ndim == 2
