@@ -118,8 +118,11 @@ def align_batch(
     skew = as_strided(
         costs, shape=(k_total, n, p), strides=(p * item, (m - 1) * p * item, item), writeable=False
     )
-    # dist[k + 1, i + 1] = D[i, k - i]; row 0 and column 0 are +inf sentinels.
-    dist = np.full((k_total + 1, n + 1, p), np.inf)
+    # dist[k + 1, i + 1] = D[i, k - i].  Only the band [lo, hi + 1] of each row is ever read (here
+    # and in the backtrack); its two edge cells are +inf sentinels, so the rest stays uninitialised
+    # instead of filling the whole table.
+    dist = np.empty((k_total + 1, n + 1, p))
+    dist[:2] = np.inf
     dist[1, 1] = 0.0
     tmp = np.empty((n, p))
     for k in range(1, k_total):
@@ -127,6 +130,9 @@ def align_batch(
         np.minimum(dist[k, lo:hi], dist[k - 1, lo:hi], out=tmp[lo:hi])  # up, diagonal
         np.minimum(tmp[lo:hi], dist[k, lo + 1 : hi + 1], out=tmp[lo:hi])  # left
         np.add(tmp[lo:hi], skew[k, lo:hi], out=dist[k + 1, lo + 1 : hi + 1])
+        dist[k + 1, lo] = np.inf
+        if hi + 1 <= n:
+            dist[k + 1, hi + 1] = np.inf
     return _backtrack(dist, costs, na, nb)
 
 
@@ -141,40 +147,42 @@ def _backtrack(
     p = dist.shape[2]
     if p <= 2:
         return _backtrack_small(dist, costs, na, nb)
-    k_total = dist.shape[0] - 1
+    n1 = dist.shape[1]
+    flat_d = dist.reshape(-1)
+    flat_c = costs.reshape(-1)
+    m = costs.shape[1]
     rows = np.arange(p)
     i = na.astype(np.int64) - 1
     j = nb.astype(np.int64) - 1
-    pi = np.full((p, k_total), -1, dtype=np.int64)
-    pj = np.full((p, k_total), -1, dtype=np.int64)
-    length = np.zeros(p, dtype=np.int64)
+    steps = int((i + j).max()) + 1
+    pi = np.empty((p, steps), dtype=np.int64)
+    pj = np.empty((p, steps), dtype=np.int64)
     tie = np.zeros(p, dtype=bool)
-    active = np.ones(p, dtype=bool)
-    step = 0
-    while active.any():
-        pi[active, step] = i[active]
-        pj[active, step] = j[active]
-        length[active] += 1
-        step += 1
-        active &= (i > 0) | (j > 0)
-        if not active.any():
+    # Pairs that reach (0, 0) stay there (no move), so all pairs step together without masks.
+    for step in range(steps):
+        pi[:, step] = i
+        pj[:, step] = j
+        if step == steps - 1:
             break
-        k = i + j  # dist row of a predecessor on diagonal k-1 is k; on k-2 is k-1
-        up = dist[k, i, rows]  # (i-1, j)
-        left = dist[k, i + 1, rows]  # (i, j-1)
-        diag = dist[np.maximum(k - 1, 0), i, rows]  # (i-1, j-1)
+        moving = (i > 0) | (j > 0)
+        at = ((i + j) * n1 + i) * p + rows  # flat index of dist[k, i] with k = i + j
+        up = flat_d[at]  # D[i-1, j]
+        left = flat_d[at + p]  # D[i, j-1]
+        diag = flat_d[np.maximum(at - n1 * p, 0)]  # D[i-1, j-1]
         best = np.minimum(np.minimum(up, left), diag)
-        c = costs[i, j, rows]
+        c = flat_c[(i * m + j) * p + rows]
         total = best + c
         n_best = (up + c == total).astype(np.int8) + (left + c == total) + (diag + c == total)
-        tie |= active & (n_best > 1)
+        tie |= moving & (n_best > 1)
         go_diag = diag == best
         go_up = ~go_diag & (up == best)
-        di = np.where(go_diag | go_up, 1, 0)
-        dj = np.where(go_up, 0, 1)
-        i = np.where(active, i - di, i)
-        j = np.where(active, j - dj, j)
-    return pi, pj, length, tie
+        i = i - (moving & (go_diag | go_up))
+        j = j - (moving & ~go_up)
+    done = (pi == 0) & (pj == 0)
+    length = np.argmax(done, axis=1) + 1
+    pi[np.arange(steps)[None, :] >= length[:, None]] = -1
+    pj[np.arange(steps)[None, :] >= length[:, None]] = -1
+    return pi, pj, length.astype(np.int64), tie
 
 
 def _backtrack_small(
