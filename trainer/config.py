@@ -213,6 +213,8 @@ def _describe(exc: ValidationError) -> str:
         loc = ".".join(str(part) for part in err["loc"]) or "<config>"
         if err["type"] == "extra_forbidden":
             lines.append(f"{loc}: unknown key")
+        elif not err["loc"] or err["type"] == "value_error":
+            lines.append(f"{loc}: {err['msg']}")
         else:
             lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
     return "invalid training config:\n  " + "\n  ".join(lines)

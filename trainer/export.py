@@ -99,7 +99,9 @@ def export_torchscript(encoder: nn.Module, info: dict[str, Any], out_path: Path)
     size = int(info["image_size"])
     example = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is deprecated upstream but is still what many deployment runtimes load.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(module, example)
         expected = module(example)
         got = traced(example)

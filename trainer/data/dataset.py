@@ -34,10 +34,11 @@ class ImageStore:
         hit = self._cache.get(index)
         if hit is not None:
             return hit.float()
-        image = resize_shorter(read_grayscale(self.paths[index], self.intensity), self.load_size)
+        # Always round through float16 so cached and uncached reads give identical pixels.
+        image = resize_shorter(read_grayscale(self.paths[index], self.intensity), self.load_size).half()
         if self.cache:
-            self._cache[index] = image.half()
-        return image
+            self._cache[index] = image
+        return image.float()
 
     def preload(self) -> None:
         """Decode every image now (before DataLoader workers fork, so they share the cache)."""

@@ -37,7 +37,7 @@ def read_grayscale(path: str | Path, intensity: str = "minmax") -> torch.Tensor:
         out = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
     else:
         raise ValueError(f"intensity must be 'minmax' or 'dtype' (got {intensity!r})")
-    return torch.from_numpy(np.clip(out, 0.0, 1.0)).unsqueeze(0)
+    return torch.from_numpy(np.clip(out, 0.0, 1.0).astype(np.float32)).unsqueeze(0)
 
 
 def resize_shorter(image: torch.Tensor, size: int) -> torch.Tensor:
