@@ -73,8 +73,9 @@ def relative_difference(x: ArrayLike, y: ArrayLike) -> FloatArray:
     """``|x - y| / max(|x|, |y|)`` elementwise, 0 where both are 0; in [0, 1] for x, y >= 0."""
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     den = np.maximum(np.abs(xa), np.abs(ya))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(den > 0, np.abs(xa - ya) / np.where(den > 0, den, 1.0), 0.0))
+    num = np.asarray(np.abs(xa - ya))
+    # In place, with no masked temporaries: this is the inner loop of all-pairs scoring.
+    return np.divide(num, den, out=num, where=den > 0)
 
 
 def check_weights(weights: Sequence[float]) -> tuple[float, float]:
@@ -103,12 +104,21 @@ def moment_similarity(
     a, b = np.asarray(fa, dtype=np.float64), np.asarray(fb, dtype=np.float64)
     d_i1 = relative_difference(a[..., 1], b[..., 1])
     d_m00 = relative_difference(a[..., 0], b[..., 0])
-    sim = 1.0 - (w1 * d_i1 + w2 * d_m00)
-    return np.asarray(np.clip(sim, 0.0, 1.0))
+    # sim = 1 - (w1 d_i1 + w2 d_m00), evaluated in place (all-pairs tiles are large).
+    d_i1 *= w1
+    d_m00 *= w2
+    d_i1 += d_m00
+    np.subtract(1.0, d_i1, out=d_i1)
+    return np.clip(d_i1, 0.0, 1.0, out=d_i1)
 
 
 def moment_similarity_tiles(
-    fa: FloatArray, fb: FloatArray, weights: Sequence[float] = WEIGHTS_UNSTRUCTURED, tile: int = 2048
+    fa: FloatArray,
+    fb: FloatArray,
+    weights: Sequence[float] = WEIGHTS_UNSTRUCTURED,
+    tile: int = 2048,
+    *,
+    upper: bool = False,
 ) -> Iterator[tuple[int, int, FloatArray]]:
     """All-pairs similarity in bounded-memory tiles.
 
@@ -116,10 +126,11 @@ def moment_similarity_tiles(
         fa: (N, 2) features; fb: (M, 2) features.
         weights: see :func:`moment_similarity`.
         tile: rows and columns per tile (memory about ``tile**2 * 40`` bytes).
+        upper: only tiles on or above the diagonal (``fa`` is ``fb``; the metric is symmetric).
 
     Yields:
         (row_start, col_start, block) with block (<= tile, <= tile) float64 similarities.
     """
     for r in range(0, fa.shape[0], tile):
-        for c in range(0, fb.shape[0], tile):
+        for c in range(r if upper else 0, fb.shape[0], tile):
             yield r, c, moment_similarity(fa[r : r + tile, None, :], fb[None, c : c + tile, :], weights)

@@ -91,6 +91,7 @@ class FeatureStore:
         self.features: list[SessionFeatures] = []
         self._moments = _Growable(2)
         self._bits = _Growable(64, np.float32)
+        self._popcount = _Growable(1)
         self._descr = _Growable(32)
         self._unit: _Growable | None = None
         self._flat: list[bool] = []
@@ -106,6 +107,7 @@ class FeatureStore:
         self.features.append(f)
         self._moments.append(f.moments)
         self._bits.append(f.dhash.astype(np.float32))
+        self._popcount.append(np.array([f.dhash.sum()], dtype=np.float64))
         self._descr.append(f.descriptor)
         if cfg.metric == "correlation":
             unit, flat = centred_unit(f.heatmap[None])
@@ -146,9 +148,9 @@ class FeatureStore:
             m = self._moments.view
             return moment_similarity(m[i][None, :], m[others], cfg.moment_weights)
         if cfg.metric == "dhash":
-            b = self._bits.view
+            b, pop = self._bits.view, self._popcount.view[:, 0]
             dot = (b[others] @ b[i]).astype(np.float64)
-            return _cosine(dot, b[i].sum(dtype=np.float64), b[others].sum(axis=1, dtype=np.float64))
+            return _cosine(dot, pop[i], pop[others])
         if cfg.metric == "correlation":
             assert self._unit is not None
             u = self._unit.view
@@ -193,8 +195,7 @@ class FeatureStore:
             m = self._moments.view
             return moment_similarity(m[rows][:, None, :], m[cols][None, :, :], cfg.moment_weights)
         if cfg.metric == "dhash":
-            b = self._bits.view
+            b, pop = self._bits.view, self._popcount.view[:, 0]
             dot = (b[rows] @ b[cols].T).astype(np.float64)
-            return _cosine(dot, b[rows].sum(axis=1, dtype=np.float64)[:, None],
-                           b[cols].sum(axis=1, dtype=np.float64)[None, :])
+            return _cosine(dot, pop[rows][:, None], pop[cols][None, :])
         raise ValueError(f"block scoring is only vectorised for moments and dhash, not {cfg.metric!r}")
