@@ -100,7 +100,7 @@ def compare(
 
     t_ours, got = _best_of(ours, 3)
     ok = [r for r, ref in enumerate(refs) if ref is not None]
-    diff = max((float(np.nanmax(np.abs(got[r] - refs[r]))) for r in ok), default=0.0)  # type: ignore[operator]
+    diff = max((float(np.nanmax(np.abs(got[r] - refs[r]))) for r in ok), default=0.0)
     n_single = min(len(pairs), 200)
     t1 = time.perf_counter()
     for i, j in pairs[:n_single]:
@@ -139,6 +139,8 @@ def bench_multimatch(quick: bool = False) -> list[str]:
     """
     rng = random.Random(0)
     lines: list[str] = []
+    if quick:
+        lines.append("multimatch (quick smoke run: batches too small to amortise; ratios are not the figures)")
     real = load_studyforrest()
     if real:
         all_pairs = [(i, j) for i in range(len(real)) for j in range(i + 1, len(real))]
