@@ -140,7 +140,7 @@ def bench_multimatch(quick: bool = False) -> list[str]:
     rng = random.Random(0)
     lines: list[str] = []
     if quick:
-        lines.append("multimatch (quick smoke run: batches too small to amortise; ratios are not the figures)")
+        lines.append("multimatch (quick smoke run: batches too small to amortise, not the figures)")
     real = load_studyforrest()
     if real:
         all_pairs = [(i, j) for i in range(len(real)) for j in range(i + 1, len(real))]
