@@ -1,0 +1,1 @@
+"""Reading sessions and gaze streaming: REST API, ``/ws/gaze`` ingest, samples and heatmaps."""

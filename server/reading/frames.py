@@ -1,0 +1,164 @@
+"""Parsing and validating client messages of the gaze WebSocket (pure functions, no I/O).
+
+Every rejection is a ``ProtocolError`` whose ``code`` and ``detail`` go into the error frame sent
+back, so the client learns exactly what was wrong with which frame.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any, Final, NoReturn, TypeGuard
+
+import numpy as np
+
+from server.reading.samples import COLUMN, MAX_FLAGS, N_COLUMNS, FloatArray
+
+MAX_MESSAGE_BYTES: Final = 1024 * 1024
+MAX_SAMPLES_PER_FRAME: Final = 2000
+#: Largest accepted timestamp: 7 days in ms (client clocks start near 0 at page load).
+MAX_T_MS: Final = 7 * 24 * 3600 * 1000.0
+#: Largest accepted sequence number (exact in a JSON double and in a BIGINT column).
+MAX_SEQ: Final = 2**53 - 1
+_NUMBER_TYPES: Final = frozenset({int, float})
+
+
+class ProtocolError(Exception):
+    """A message the server refuses; the socket stays open."""
+
+    def __init__(self, code: str, detail: str, seq: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.seq = seq
+
+
+@dataclass(frozen=True)
+class Hello:
+    session_id: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A validated frame.
+
+    Attributes:
+        seq: Per-session sequence number (>= 0).
+        samples: ``(n, 18)`` float64, all finite, timestamps non-decreasing.
+    """
+
+    seq: int
+    samples: FloatArray
+
+
+def _reject_constant(name: str) -> NoReturn:
+    # json.loads accepts NaN/Infinity literals by default; the protocol does not.
+    raise ProtocolError("not_finite", f"non-finite number {name} is not allowed")
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return type(value) is int  # bool is a subclass of int and must not pass
+
+
+def parse_message(text: str | bytes | None) -> Hello | Frame:
+    """Parse one client message.
+
+    Args:
+        text: The message as received (``bytes`` for a binary message, which is refused).
+
+    Raises:
+        ProtocolError: with code too_large, bad_json, not_finite, bad_frame, bad_sample or
+            bad_timestamp.
+    """
+    if not isinstance(text, str):
+        raise ProtocolError("bad_frame", "messages must be JSON text, not binary")
+    # len(text) counts characters; a UTF-8 byte can never be shorter than its character.
+    if len(text) > MAX_MESSAGE_BYTES or len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"message exceeds {MAX_MESSAGE_BYTES} bytes")
+    try:
+        message = json.loads(text, parse_constant=_reject_constant)
+    except ProtocolError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", f"message is not valid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_frame", "message must be a JSON object")
+    kind = message.get("type")
+    if kind == "frame":
+        return _parse_frame(message)
+    if kind == "hello":
+        session_id = message.get("session_id")
+        if not _is_int(session_id) or not 0 < session_id <= MAX_SEQ:
+            raise ProtocolError("bad_frame", "hello needs a positive integer session_id")
+        return Hello(session_id=session_id)
+    raise ProtocolError("bad_frame", f"unknown message type {kind!r}; expected 'hello' or 'frame'")
+
+
+def _parse_frame(message: dict[str, Any]) -> Frame:
+    seq = message.get("seq")
+    if not _is_int(seq) or not 0 <= seq <= MAX_SEQ:
+        raise ProtocolError("bad_frame", f"seq must be an integer in 0..{MAX_SEQ}, got {seq!r}")
+    rows = message.get("samples")
+    if not isinstance(rows, list):
+        raise ProtocolError("bad_frame", "samples must be a list of samples", seq)
+    if not rows:
+        raise ProtocolError("bad_frame", "a frame needs at least one sample", seq)
+    if len(rows) > MAX_SAMPLES_PER_FRAME:
+        raise ProtocolError(
+            "too_large", f"{len(rows)} samples; at most {MAX_SAMPLES_PER_FRAME} per frame", seq
+        )
+    # Fast path: one pass over the types of all values; the slow path only runs to name the culprit.
+    shapes_ok = all(type(row) is list and len(row) == N_COLUMNS for row in rows)
+    if not shapes_ok or not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
+        _explain_bad_sample(rows, seq)
+    try:
+        samples = np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise ProtocolError("not_finite", "a number is too large for a 64-bit float", seq) from None
+    if not np.isfinite(samples).all():
+        row = int(np.nonzero(~np.isfinite(samples).all(axis=1))[0][0])
+        raise ProtocolError("not_finite", f"sample {row} holds a non-finite number", seq)
+    _check_flags(samples, seq)
+    _check_timestamps(samples[:, COLUMN["t_ms"]], seq)
+    return Frame(seq=seq, samples=samples)
+
+
+def _explain_bad_sample(rows: list[Any], seq: int) -> NoReturn:
+    for i, row in enumerate(rows):
+        if type(row) is not list:
+            raise ProtocolError("bad_sample", f"sample {i} is not a list", seq)
+        if len(row) != N_COLUMNS:
+            raise ProtocolError("bad_sample", f"sample {i} has {len(row)} values, expected {N_COLUMNS}", seq)
+        for column, value in enumerate(row):
+            if type(value) not in _NUMBER_TYPES:
+                raise ProtocolError(
+                    "bad_sample",
+                    f"sample {i} column {column} ({_column_name(column)}) must be a number, "
+                    f"got {type(value).__name__}",
+                    seq,
+                )
+    raise AssertionError("unreachable: every sample looked valid")  # pragma: no cover
+
+
+def _column_name(column: int) -> str:
+    for name, index in COLUMN.items():
+        if index == column:
+            return name
+    return "?"
+
+
+def _check_flags(samples: FloatArray, seq: int) -> None:
+    flags = samples[:, COLUMN["flags"]]
+    bad = (flags != np.floor(flags)) | (flags < 0) | (flags > MAX_FLAGS)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ProtocolError("bad_sample", f"sample {row} flags must be an integer in 0..{MAX_FLAGS}", seq)
+
+
+def _check_timestamps(t_ms: FloatArray, seq: int) -> None:
+    if t_ms.min() < 0 or t_ms.max() > MAX_T_MS:
+        raise ProtocolError("bad_timestamp", f"t_ms must lie in 0..{MAX_T_MS:.0f} ms", seq)
+    if t_ms.size > 1 and (np.diff(t_ms) < 0).any():
+        row = int(np.argmax(np.diff(t_ms) < 0)) + 1
+        raise ProtocolError("bad_timestamp", f"t_ms decreases at sample {row} within the frame", seq)

@@ -1,0 +1,169 @@
+"""HTTP routes for reading sessions, their samples and heatmaps; includes the ``/ws/gaze`` socket.
+
+The router's lifespan runs the process's group-commit gaze writer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from server import audit
+from server.cases.service import visible_case
+from server.deps import CurrentUser, SessionDep
+from server.models import SessionStatus
+from server.reading import heatmaps, service
+from server.reading import samples as codec
+from server.reading.schemas import (
+    HeatmapPublic,
+    SamplesPublic,
+    SessionCreate,
+    SessionFinish,
+    SessionPublic,
+    SessionUpdate,
+)
+from server.reading.writer import GazeWriter
+from server.reading.ws import router as ws_router
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    writer = GazeWriter(app.state.ctx.db)
+    writer.start()
+    app.state.gaze_writer = writer
+    try:
+        yield
+    finally:
+        # Everything already received is committed before the database is closed.
+        await run_in_threadpool(writer.stop)
+        app.state.gaze_writer = None
+
+
+router = APIRouter(tags=["reading"], lifespan=_lifespan)
+router.include_router(ws_router)
+
+HeatmapSize = Annotated[int, Query(ge=4, le=256, description="Heatmap grid side.")]
+
+
+@router.post("/api/sessions", response_model=SessionPublic, status_code=status.HTTP_201_CREATED)
+def create_session(
+    body: SessionCreate, request: Request, session: SessionDep, user: CurrentUser
+) -> SessionPublic:
+    """Open a reading session on a case of the caller's worklist; the caller becomes its reader."""
+    reading = service.create_session(session, user, body)
+    audit.record(
+        session, "session_open", user_id=user.id, request=request, target_type="session", target_id=reading.id
+    )
+    return service.session_public(reading, None)
+
+
+@router.get("/api/sessions", response_model=list[SessionPublic])
+def list_sessions(
+    session: SessionDep,
+    user: CurrentUser,
+    case_id: int | None = None,
+    reader_id: int | None = None,
+    status_: Annotated[SessionStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[SessionPublic]:
+    """Sessions, newest first; readers see only their own (``reader_id`` is ignored for them)."""
+    filters = service.SessionFilters(case_id=case_id, reader_id=reader_id, status=status_)
+    return service.publics(session, service.list_sessions(session, user, filters, limit=limit, offset=offset))
+
+
+@router.get("/api/sessions/{session_id}", response_model=SessionPublic)
+def get_session(session_id: int, session: SessionDep, user: CurrentUser) -> SessionPublic:
+    reading = service.visible_session(session, user, session_id)
+    return service.publics(session, [reading])[0]
+
+
+@router.patch("/api/sessions/{session_id}", response_model=SessionPublic)
+def update_session(
+    session_id: int, body: SessionUpdate, session: SessionDep, user: CurrentUser
+) -> SessionPublic:
+    """Merge keys into ``source_info`` (e.g. calibration results) while the session is open."""
+    reading = service.update_session(session, user, session_id, body.source_info)
+    return service.session_public(reading, None)
+
+
+@router.post("/api/sessions/{session_id}/finish", response_model=SessionPublic)
+def finish_session(
+    session_id: int, body: SessionFinish, request: Request, session: SessionDep, user: CurrentUser
+) -> SessionPublic:
+    """Close the session with the reader's diagnosis; later gaze frames are refused."""
+    reading = service.finish_session(session, user, session_id, body)
+    audit.record(
+        session,
+        "session_finish",
+        user_id=user.id,
+        request=request,
+        target_type="session",
+        target_id=reading.id,
+    )
+    return service.publics(session, [reading])[0]
+
+
+@router.get(
+    "/api/sessions/{session_id}/samples",
+    response_model=SamplesPublic,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def get_samples(
+    session_id: int,
+    session: SessionDep,
+    user: CurrentUser,
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    """All stored samples in seq order; columns as in docs/gaze-protocol.md (CSV header = names)."""
+    reading = service.visible_session(session, user, session_id)
+    data = service.session_samples(session, reading.id)
+    if format == "csv":
+        return StreamingResponse(
+            codec.csv_lines(data),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="session-{reading.id}-samples.csv"'},
+        )
+    # Built directly: validating millions of floats through the response model would dominate.
+    body = {"session_id": reading.id, "columns": list(codec.COLUMNS), "samples": data.tolist()}
+    return Response(json.dumps(body, allow_nan=False), media_type="application/json")
+
+
+def _heatmap_public(heatmap: heatmaps.Heatmap, size: int) -> HeatmapPublic:
+    return HeatmapPublic(
+        width=heatmap.width,
+        height=heatmap.height,
+        size=size,
+        sessions=heatmap.sessions,
+        samples=heatmap.samples,
+        values=heatmap.values.tolist(),
+    )
+
+
+@router.get("/api/sessions/{session_id}/heatmap", response_model=HeatmapPublic)
+def get_session_heatmap(
+    session_id: int, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
+) -> HeatmapPublic:
+    reading = service.visible_session(session, user, session_id)
+    try:
+        return _heatmap_public(heatmaps.session_heatmap(session, reading, size), size)
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+
+@router.get("/api/cases/{case_id}/heatmap", response_model=HeatmapPublic)
+def get_case_heatmap(
+    case_id: int, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
+) -> HeatmapPublic:
+    """Mean heatmap of the case's sessions the caller may see (readers: their own)."""
+    visible_case(session, user, case_id)
+    try:
+        return _heatmap_public(heatmaps.case_heatmap_for(session, user, case_id, size), size)
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
