@@ -14,20 +14,26 @@ from PIL import Image
 THUMBNAIL_MAX_SIDE = 256
 
 
-def encode_png(pixels: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]) -> bytes:
+def encode_png(
+    pixels: npt.NDArray[np.uint8] | npt.NDArray[np.uint16], compress_level: int | None = None
+) -> bytes:
     """Encode a grayscale image as PNG (8-bit for uint8 input, 16-bit for uint16 input).
 
     Args:
         pixels: (H, W) uint8 or uint16.
+        compress_level: zlib level 0-9; by default 1 for 16-bit and 3 for 8-bit. On radiograph-like
+            images, level 6 (zlib's default) costs 5-9x the encode time for 5-15 % smaller files;
+            ingest latency matters more here than a few percent of disk.
 
     Raises:
         ValueError: For other shapes or dtypes.
     """
     if pixels.ndim != 2 or pixels.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected (H, W) uint8 or uint16, got {pixels.shape} {pixels.dtype}")
+    if compress_level is None:
+        compress_level = 1 if pixels.dtype == np.uint16 else 3
     buf = io.BytesIO()
-    # compress_level 6 is zlib's default trade-off; optimize=True would double encode time.
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
