@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from server.app import create_app
-from server.auth.passwords import hash_password
+from argon2 import PasswordHasher
 from server.db import Database
 from server.models import Base, Role, User
 from server.settings import Settings
@@ -21,7 +21,9 @@ from tests.support.pg import PgCluster, start_cluster
 
 BACKENDS = ["sqlite", "postgresql"]
 PASSWORD = "correct-horse-battery"
-_PASSWORD_HASH = hash_password(PASSWORD)
+# Cheap argon2 parameters for fixture users: verification cost follows the stored hash, and tests log in
+# hundreds of times. Production hashes use argon2-cffi's defaults (server/auth/passwords.py).
+_PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
 
 @pytest.fixture(scope="session")
