@@ -83,6 +83,18 @@ def _finished_job(client: TestClient, w: World, headers_for: Callable[[str], dic
     client.post(f"/api/jobs/{w.ids['job_id']}/cancel", headers=headers_for("admin"))
 
 
+def _session_body(w: World) -> dict[str, Any]:
+    display = {"screen_w": 800, "screen_h": 600, "dpr": 1}
+    return {"json": {"case_id": w.case_id, "source": "mouse", "display_info": display}}
+
+
+def _reader_session(client: TestClient, w: World, headers_for: Callable[[str], dict[str, str]]) -> None:
+    """An open reading session of the reader on the world's case."""
+    made = client.post("/api/sessions", headers=headers_for("reader"), **_session_body(w))
+    assert made.status_code == 201, made.text
+    w.ids["session_id"] = made.json()["id"]
+
+
 #: (method, path template) -> expected statuses. Extend it with every new route.
 MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/health"): Expect(200, 200, 200),
@@ -111,6 +123,19 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/jobs/{job_id}"): Expect(401, 403, 200, setup=_finished_job),
     ("POST", "/api/jobs/{job_id}/cancel"): Expect(401, 403, 200, setup=_finished_job),
     ("GET", "/api/jobs/{job_id}/events"): Expect(401, 403, 200, setup=_finished_job),
+    # Reading sessions: readers see and change only their own; changes are the session reader's alone.
+    ("POST", "/api/sessions"): Expect(401, 201, 201, _session_body),
+    ("GET", "/api/sessions"): Expect(401, 200, 200),
+    ("GET", "/api/sessions/{session_id}"): Expect(401, 200, 200, setup=_reader_session),
+    ("PATCH", "/api/sessions/{session_id}"): Expect(
+        401, 200, 403, _json({"source_info": {"calibration": 1}}), _reader_session
+    ),
+    ("POST", "/api/sessions/{session_id}/finish"): Expect(
+        401, 200, 403, _json({"label": "a"}), _reader_session
+    ),
+    ("GET", "/api/sessions/{session_id}/samples"): Expect(401, 200, 200, setup=_reader_session),
+    ("GET", "/api/sessions/{session_id}/heatmap"): Expect(401, 200, 200, setup=_reader_session),
+    ("GET", "/api/cases/{case_id}/heatmap"): Expect(401, 200, 200),
     # Pages: anonymous users are sent to the login page.
     ("GET", "/"): Expect(303, 200, 200),
     ("GET", "/login"): Expect(200, 200, 200),
