@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from server.app import create_app
-from argon2 import PasswordHasher
 from server.db import Database
 from server.models import Base, Role, User
 from server.settings import Settings

@@ -27,7 +27,12 @@ def run_config(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env.update(extra_env)
     return subprocess.run(
         [compose_binary(), "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from fastapi import Depends
 from pydantic import BaseModel
 
 from server.auth import service
@@ -57,7 +56,11 @@ def me(request: Request, principal: PrincipalDep) -> MePublic:
     user = principal.user
     csrf = request.session.get("csrf") if principal.via == "cookie" else None
     return MePublic(
-        id=user.id, username=user.username, display_name=user.display_name, role=user.role.value, csrf_token=csrf
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role.value,
+        csrf_token=csrf,
     )
 
 
@@ -89,7 +92,9 @@ def login_form(
 ) -> RedirectResponse:
     expected = request.session.get("csrf")
     if not expected or not secrets.compare_digest(str(expected), csrf_token):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "login form expired or forged (CSRF check failed); reload the page")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "login form expired or forged (CSRF check failed); reload the page"
+        )
     try:
         user = service.login(session, ctx, request, username, password)
     except HTTPException as exc:

@@ -27,7 +27,11 @@ def login(session: Session, ctx: AppContext, request: Request, username: str, pa
             headers={"Retry-After": str(wait)},
         )
     user = session.scalar(select(User).where(User.username == username))
-    if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
+    if (
+        not verify_password(user.password_hash if user else None, password)
+        or user is None
+        or not user.is_active
+    ):
         ctx.login_limiter.record_failure(*keys)
         audit.record(
             session,
@@ -39,7 +43,9 @@ def login(session: Session, ctx: AppContext, request: Request, username: str, pa
         # Commit the failure row even though the request fails.
         session.commit()
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "incorrect username or password", headers={"WWW-Authenticate": "Bearer"}
+            status.HTTP_401_UNAUTHORIZED,
+            "incorrect username or password",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     ctx.login_limiter.reset(keys[1])
     audit.record(session, "login", user_id=user.id, request=request)

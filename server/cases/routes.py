@@ -118,7 +118,9 @@ def upload_case(
         title=title,
         reference_label=reference_label or None,
     )
-    audit.record(session, "case_upload", user_id=admin.id, request=request, target_type="case", target_id=case.id)
+    audit.record(
+        session, "case_upload", user_id=admin.id, request=request, target_type="case", target_id=case.id
+    )
     return case_public(case, admin=True, readers=[])
 
 
@@ -145,17 +147,23 @@ def list_cases(
 @router.get("/cases/{case_id}", response_model=CasePublic)
 def get_case(case_id: int, request: Request, session: SessionDep, user: CurrentUser) -> CasePublic:
     case = service.visible_case(session, user, case_id)
-    audit.record(session, "case_view", user_id=user.id, request=request, target_type="case", target_id=case.id)
+    audit.record(
+        session, "case_view", user_id=user.id, request=request, target_type="case", target_id=case.id
+    )
     readers = service.assigned_reader_ids(session, [case.id]) if user.is_admin else {}
     return case_public(case, admin=user.is_admin, readers=readers.get(case.id))
 
 
 @router.delete("/cases/{case_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_case(case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser) -> Response:
+def delete_case(
+    case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
+) -> Response:
     case = service.visible_case(session, admin, case_id)
     storage_dir = case.image.storage_dir if case.image else None
     session.delete(case)
-    audit.record(session, "case_delete", user_id=admin.id, request=request, target_type="case", target_id=case_id)
+    audit.record(
+        session, "case_delete", user_id=admin.id, request=request, target_type="case", target_id=case_id
+    )
     session.flush()
     if storage_dir:
         BlobStore(ctx.settings.blob_dir).remove_tree(storage_dir)
@@ -186,7 +194,9 @@ def get_case_image(
     """The display image (8-bit PNG), optionally re-windowed at ``center``/``width`` (modality units)."""
     case, storage_dir = _image_of(session, user, case_id)
     blobs = BlobStore(ctx.settings.blob_dir)
-    audit.record(session, "image_download", user_id=user.id, request=request, target_type="case", target_id=case_id)
+    audit.record(
+        session, "image_download", user_id=user.id, request=request, target_type="case", target_id=case_id
+    )
     if center is None and width is None:
         return _png(blobs.read(f"{storage_dir}/{service.DISPLAY_FILE}"))
     image = case.image
@@ -223,8 +233,18 @@ def get_case_pixels(
     case, storage_dir = _image_of(session, user, case_id)
     image = case.image
     assert image is not None
-    pixels = np.asarray(Image.open(io.BytesIO(BlobStore(ctx.settings.blob_dir).read(f"{storage_dir}/{service.PIXELS_FILE}"))))
-    audit.record(session, "image_download", user_id=user.id, request=request, target_type="case", target_id=case_id, detail={"kind": "pixels"})
+    pixels = np.asarray(
+        Image.open(io.BytesIO(BlobStore(ctx.settings.blob_dir).read(f"{storage_dir}/{service.PIXELS_FILE}")))
+    )
+    audit.record(
+        session,
+        "image_download",
+        user_id=user.id,
+        request=request,
+        target_type="case",
+        target_id=case_id,
+        detail={"kind": "pixels"},
+    )
     return Response(
         pixels.astype("<u2").tobytes(),
         media_type="application/octet-stream",
@@ -239,21 +259,37 @@ def get_case_pixels(
 
 
 @router.get("/cases/{case_id}/dicom", response_class=Response)
-def get_case_dicom(case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser) -> Response:
+def get_case_dicom(
+    case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
+) -> Response:
     """The de-identified DICOM file kept for a DICOM upload (admins only)."""
     case, storage_dir = _image_of(session, admin, case_id)
     if not case.image or not case.image.has_dicom:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} was not uploaded as DICOM")
-    audit.record(session, "image_download", user_id=admin.id, request=request, target_type="case", target_id=case_id, detail={"kind": "dicom"})
+    audit.record(
+        session,
+        "image_download",
+        user_id=admin.id,
+        request=request,
+        target_type="case",
+        target_id=case_id,
+        detail={"kind": "dicom"},
+    )
     data = BlobStore(ctx.settings.blob_dir).read(f"{storage_dir}/{service.DICOM_FILE}")
-    return Response(data, media_type="application/dicom", headers={"Content-Disposition": f'attachment; filename="case-{case_id}.dcm"'})
+    return Response(
+        data,
+        media_type="application/dicom",
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}.dcm"'},
+    )
 
 
 # ---- worklists ------------------------------------------------------------------------------------
 
 
 @router.post("/cases/{case_id}/assignments", status_code=status.HTTP_201_CREATED)
-def assign_case(case_id: int, body: AssignmentCreate, session: SessionDep, admin: AdminUser) -> dict[str, list[int]]:
+def assign_case(
+    case_id: int, body: AssignmentCreate, session: SessionDep, admin: AdminUser
+) -> dict[str, list[int]]:
     case = service.visible_case(session, admin, case_id)
     readers = []
     for reader_id in body.reader_ids:
@@ -289,6 +325,8 @@ def get_worklist(session: SessionDep, user: CurrentUser, reader_id: int | None =
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {reader_id} not found")
         target = found
     return [
-        WorklistItem(case=case_public(case, admin=user.is_admin), priority=a.priority, sessions=n, finished=done)
+        WorklistItem(
+            case=case_public(case, admin=user.is_admin), priority=a.priority, sessions=n, finished=done
+        )
         for a, case, n, done in service.worklist(session, target)
     ]

@@ -18,10 +18,10 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-@app.command(
-    "bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
-def bench(ctx: typer.Context, name: str = typer.Argument(..., help=f"One of: {', '.join(BENCHMARKS)}")) -> None:
+@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context, name: str = typer.Argument(..., help=f"One of: {', '.join(BENCHMARKS)}")
+) -> None:
     """Run a benchmark; extra arguments are passed to it (try ``--help`` after the name)."""
     module_name = BENCHMARKS.get(name)
     if module_name is None:

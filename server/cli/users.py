@@ -30,7 +30,9 @@ def create(
     db = Database(get_settings().resolved_database_url)
     try:
         with db.session() as session:
-            user = create_user(session, username=username, password=password, role=role, display_name=display_name)
+            user = create_user(
+                session, username=username, password=password, role=role, display_name=display_name
+            )
             typer.echo(f"created {user.role.value} {user.username!r} (id {user.id})")
     except HTTPException as exc:
         fail(str(exc.detail))

@@ -49,7 +49,11 @@ class Case(Base):
 
     dataset: Mapped[Dataset] = relationship(lazy="joined")
     image: Mapped[StoredImage | None] = relationship(
-        back_populates="case", uselist=False, lazy="joined", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="case",
+        uselist=False,
+        lazy="joined",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 

@@ -57,9 +57,7 @@ class GazeChunk(Base):
     __table_args__ = (UniqueConstraint("session_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("reading_sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[int] = mapped_column(ForeignKey("reading_sessions.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     n_samples: Mapped[int] = mapped_column(Integer, nullable=False)
     t_first_ms: Mapped[float] = mapped_column(Float, nullable=False)

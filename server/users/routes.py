@@ -55,7 +55,11 @@ def list_users(session: SessionDep, _admin: AdminUser, role: Role | None = None)
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
 def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> User:
     return service.create_user(
-        session, username=body.username, password=body.password, role=body.role, display_name=body.display_name
+        session,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        display_name=body.display_name,
     )
 
 

@@ -10,7 +10,9 @@ from server.auth.passwords import hash_password, password_problem
 from server.models import Role, User
 
 
-def create_user(session: Session, *, username: str, password: str, role: Role, display_name: str = "") -> User:
+def create_user(
+    session: Session, *, username: str, password: str, role: Role, display_name: str = ""
+) -> User:
     """Create an account.
 
     Raises:
@@ -21,7 +23,9 @@ def create_user(session: Session, *, username: str, password: str, role: Role, d
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"username {username!r} is taken")
-    user = User(username=username, password_hash=hash_password(password), role=role, display_name=display_name)
+    user = User(
+        username=username, password_hash=hash_password(password), role=role, display_name=display_name
+    )
     session.add(user)
     session.flush()
     return user

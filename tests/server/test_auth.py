@@ -54,7 +54,9 @@ def test_bad_and_tampered_tokens_are_rejected(app_client: TestClient, users: Use
 def test_password_change_revokes_tokens(app_client: TestClient, users: Users) -> None:
     admin = {"Authorization": f"Bearer {token_for(app_client, 'admin')}"}
     alice = {"Authorization": f"Bearer {token_for(app_client, 'alice')}"}
-    response = app_client.patch(f"/api/users/{users.reader.id}", json={"password": "another-long-pw"}, headers=admin)
+    response = app_client.patch(
+        f"/api/users/{users.reader.id}", json={"password": "another-long-pw"}, headers=admin
+    )
     assert response.status_code == 200
     assert app_client.get("/api/auth/me", headers=alice).status_code == 401
     assert token_for(app_client, "alice", "another-long-pw")
@@ -62,7 +64,10 @@ def test_password_change_revokes_tokens(app_client: TestClient, users: Users) ->
 
 def test_login_rate_limited(app_client: TestClient, users: Users) -> None:
     for _ in range(5):
-        assert app_client.post("/api/auth/token", data={"username": "bob", "password": "wrong-pw"}).status_code == 401
+        assert (
+            app_client.post("/api/auth/token", data={"username": "bob", "password": "wrong-pw"}).status_code
+            == 401
+        )
     limited = app_client.post("/api/auth/token", data={"username": "bob", "password": PASSWORD})
     assert limited.status_code == 429
     assert "too many failed logins" in limited.json()["detail"]
@@ -72,7 +77,9 @@ def test_login_rate_limited(app_client: TestClient, users: Users) -> None:
 def test_unknown_scope_rejected_and_export_scope_admin_only(app_client: TestClient, users: Users) -> None:
     r = app_client.post("/api/auth/token", data={"username": "alice", "password": PASSWORD, "scope": "root"})
     assert r.status_code == 400 and "root" in r.json()["detail"]
-    r = app_client.post("/api/auth/token", data={"username": "alice", "password": PASSWORD, "scope": "export"})
+    r = app_client.post(
+        "/api/auth/token", data={"username": "alice", "password": PASSWORD, "scope": "export"}
+    )
     assert r.status_code == 403
     assert token_for(app_client, "admin", scope="read export")
 
@@ -80,7 +87,9 @@ def test_unknown_scope_rejected_and_export_scope_admin_only(app_client: TestClie
 def test_read_only_token_cannot_write(app_client: TestClient, users: Users) -> None:
     token = token_for(app_client, "admin", scope="read")
     r = app_client.post(
-        "/api/datasets", json={"name": "x", "label_set": ["a", "b"]}, headers={"Authorization": f"Bearer {token}"}
+        "/api/datasets",
+        json={"name": "x", "label_set": ["a", "b"]},
+        headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 403
     assert "write" in r.json()["detail"]
@@ -92,12 +101,16 @@ def _csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def test_cookie_login_requires_csrf_and_protects_unsafe_requests(app_client: TestClient, users: Users) -> None:
+def test_cookie_login_requires_csrf_and_protects_unsafe_requests(
+    app_client: TestClient, users: Users
+) -> None:
     page = app_client.get("/login")
     assert page.status_code == 200
     csrf = _csrf_from(page.text)
     forged = app_client.post(
-        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "forged"}, follow_redirects=False
+        "/login",
+        data={"username": "admin", "password": PASSWORD, "csrf_token": "forged"},
+        follow_redirects=False,
     )
     assert forged.status_code == 403
     ok = app_client.post(

@@ -49,7 +49,10 @@ def test_no_route_returns_500_on_garbage(
                 kwargs = dict(body)
                 extra = kwargs.pop("headers", {})
                 response = app_client.request(
-                    method, url + "?limit=-5&offset=x&format=nope&center=nan", headers={**headers, **extra}, **kwargs
+                    method,
+                    url + "?limit=-5&offset=x&format=nope&center=nan",
+                    headers={**headers, **extra},
+                    **kwargs,
                 )
                 if response.status_code >= 500:
                     failures.append(f"{method} {url} -> {response.status_code} {response.text[:200]}")

@@ -49,7 +49,14 @@ def dataset_id(app_client: TestClient, auth: Auth) -> int:
     return int(r.json()["id"])
 
 
-def upload(client: TestClient, headers: dict[str, str], dataset_id: int, data: bytes, name: str = "f.bin", **form: str):
+def upload(
+    client: TestClient,
+    headers: dict[str, str],
+    dataset_id: int,
+    data: bytes,
+    name: str = "f.bin",
+    **form: str,
+):
     return client.post(
         "/api/cases",
         files={"file": (name, data, "application/octet-stream")},
@@ -61,9 +68,16 @@ def upload(client: TestClient, headers: dict[str, str], dataset_id: int, data: b
 def test_dataset_validation(app_client: TestClient, auth: Auth) -> None:
     r = app_client.post("/api/datasets", json={"name": "d", "label_set": ["a", "a"]}, headers=auth("admin"))
     assert r.status_code == 422 and "distinct" in str(r.json()["detail"])
-    r = app_client.post("/api/datasets", json={"name": "d", "label_set": ["a", "b"], "bogus": 1}, headers=auth("admin"))
+    r = app_client.post(
+        "/api/datasets", json={"name": "d", "label_set": ["a", "b"], "bogus": 1}, headers=auth("admin")
+    )
     assert r.status_code == 422
-    assert app_client.post("/api/datasets", json={"name": "d", "label_set": ["a", "b"]}, headers=auth("admin")).status_code == 201
+    assert (
+        app_client.post(
+            "/api/datasets", json={"name": "d", "label_set": ["a", "b"]}, headers=auth("admin")
+        ).status_code
+        == 201
+    )
     dup = app_client.post("/api/datasets", json={"name": "d", "label_set": ["a", "b"]}, headers=auth("admin"))
     assert dup.status_code == 409 and "already exists" in dup.json()["detail"]
 
@@ -76,7 +90,9 @@ def test_dataset_validation(app_client: TestClient, auth: Auth) -> None:
         (lambda: png_bytes(gradient(dtype=np.uint16, top=4095)), "png", 16),
     ],
 )
-def test_upload_raster_formats(app_client: TestClient, auth: Auth, dataset_id: int, maker, fmt: str, bits: int) -> None:
+def test_upload_raster_formats(
+    app_client: TestClient, auth: Auth, dataset_id: int, maker, fmt: str, bits: int
+) -> None:
     r = upload(app_client, auth("admin"), dataset_id, maker(), name="image.dcm")  # name must not matter
     assert r.status_code == 201, r.text
     body = r.json()
@@ -95,13 +111,17 @@ def test_sixteen_bit_pixels_round_trip(app_client: TestClient, auth: Auth, datas
     case = upload(app_client, auth("admin"), dataset_id, png_bytes(original)).json()
     r = app_client.get(f"/api/cases/{case['id']}/pixels", headers=auth("admin"))
     assert r.status_code == 200
-    stored = np.frombuffer(r.content, dtype="<u2").reshape(int(r.headers["X-Image-Height"]), int(r.headers["X-Image-Width"]))
+    stored = np.frombuffer(r.content, dtype="<u2").reshape(
+        int(r.headers["X-Image-Height"]), int(r.headers["X-Image-Width"])
+    )
     values = stored * float(r.headers["X-Value-Scale"]) + float(r.headers["X-Value-Offset"])
     np.testing.assert_allclose(values, original)
 
 
 def test_windowed_rendering_changes_the_image(app_client: TestClient, auth: Auth, dataset_id: int) -> None:
-    case = upload(app_client, auth("admin"), dataset_id, png_bytes(gradient(dtype=np.uint16, top=4095))).json()
+    case = upload(
+        app_client, auth("admin"), dataset_id, png_bytes(gradient(dtype=np.uint16, top=4095))
+    ).json()
     narrow = app_client.get(f"/api/cases/{case['id']}/image?center=2000&width=10", headers=auth("admin"))
     pixels = np.asarray(Image.open(io.BytesIO(narrow.content)))
     # A 10-unit window around 2000 makes almost every pixel black or white.
@@ -170,7 +190,12 @@ def test_phi_never_reaches_storage(
 def test_uid_remapping_is_consistent(app_client: TestClient, auth: Auth, dataset_id: int) -> None:
     data, _ = phi_dicom()
     ids = [upload(app_client, auth("admin"), dataset_id, data).json()["id"] for _ in range(2)]
-    uids = [pydicom.dcmread(io.BytesIO(app_client.get(f"/api/cases/{i}/dicom", headers=auth("admin")).content)).StudyInstanceUID for i in ids]
+    uids = [
+        pydicom.dcmread(
+            io.BytesIO(app_client.get(f"/api/cases/{i}/dicom", headers=auth("admin")).content)
+        ).StudyInstanceUID
+        for i in ids
+    ]
     assert uids[0] == uids[1]
 
 
@@ -202,7 +227,12 @@ def test_upload_size_limit_is_413(settings: Settings, users: Users) -> None:
     with TestClient(create_app(settings), base_url="http://localhost") as client:
         headers = {"Authorization": f"Bearer {token_for(client, 'admin')}"}
         ds = client.post("/api/datasets", json={"name": "d", "label_set": ["a", "b"]}, headers=headers).json()
-        r = upload(client, headers, ds["id"], png_bytes(np.random.default_rng(0).integers(0, 255, (100, 100), dtype=np.uint8)))
+        r = upload(
+            client,
+            headers,
+            ds["id"],
+            png_bytes(np.random.default_rng(0).integers(0, 255, (100, 100), dtype=np.uint8)),
+        )
         assert r.status_code == 413 and "limit" in r.json()["detail"]
 
 
@@ -224,19 +254,40 @@ def test_unknown_dataset_and_reference_label(app_client: TestClient, auth: Auth,
     assert r.status_code == 422 and "tumour" in r.json()["detail"]
 
 
-def test_duplicate_external_id_is_409_and_first_case_kept(app_client: TestClient, auth: Auth, dataset_id: int) -> None:
-    assert upload(app_client, auth("admin"), dataset_id, png_bytes(gradient()), external_id="X1").status_code == 201
+def test_duplicate_external_id_is_409_and_first_case_kept(
+    app_client: TestClient, auth: Auth, dataset_id: int
+) -> None:
+    assert (
+        upload(app_client, auth("admin"), dataset_id, png_bytes(gradient()), external_id="X1").status_code
+        == 201
+    )
     r = upload(app_client, auth("admin"), dataset_id, png_bytes(gradient()), external_id="X1")
     assert r.status_code == 409
     assert app_client.get("/api/cases", headers=auth("admin")).json()["total"] == 1
 
 
-def test_readers_see_only_their_worklist(app_client: TestClient, auth: Auth, dataset_id: int, users: Users) -> None:
-    ids = [upload(app_client, auth("admin"), dataset_id, png_bytes(gradient()), title=f"c{i}", reference_label="mass").json()["id"] for i in range(3)]
-    r = app_client.post(f"/api/cases/{ids[0]}/assignments", json={"reader_ids": [users.reader.id]}, headers=auth("admin"))
+def test_readers_see_only_their_worklist(
+    app_client: TestClient, auth: Auth, dataset_id: int, users: Users
+) -> None:
+    ids = [
+        upload(
+            app_client,
+            auth("admin"),
+            dataset_id,
+            png_bytes(gradient()),
+            title=f"c{i}",
+            reference_label="mass",
+        ).json()["id"]
+        for i in range(3)
+    ]
+    r = app_client.post(
+        f"/api/cases/{ids[0]}/assignments", json={"reader_ids": [users.reader.id]}, headers=auth("admin")
+    )
     assert r.status_code == 201 and r.json()["reader_ids"] == [users.reader.id]
     # Admin-only role check: assigning to an admin is refused.
-    bad = app_client.post(f"/api/cases/{ids[1]}/assignments", json={"reader_ids": [users.admin.id]}, headers=auth("admin"))
+    bad = app_client.post(
+        f"/api/cases/{ids[1]}/assignments", json={"reader_ids": [users.admin.id]}, headers=auth("admin")
+    )
     assert bad.status_code == 422
     alice = app_client.get("/api/cases", headers=auth("alice")).json()
     assert [c["id"] for c in alice["items"]] == [ids[0]]
@@ -247,15 +298,32 @@ def test_readers_see_only_their_worklist(app_client: TestClient, auth: Auth, dat
     assert app_client.get("/api/cases", headers=auth("bob")).json()["total"] == 0
     worklist = app_client.get("/api/worklist", headers=auth("alice")).json()
     assert [w["case"]["id"] for w in worklist] == [ids[0]] and worklist[0]["finished"] is False
-    assert app_client.get(f"/api/worklist?reader_id={users.reader2.id}", headers=auth("alice")).status_code == 403
-    assert app_client.get(f"/api/worklist?reader_id={users.reader.id}", headers=auth("admin")).status_code == 200
-    assert app_client.delete(f"/api/cases/{ids[0]}/assignments/{users.reader.id}", headers=auth("admin")).status_code == 204
+    assert (
+        app_client.get(f"/api/worklist?reader_id={users.reader2.id}", headers=auth("alice")).status_code
+        == 403
+    )
+    assert (
+        app_client.get(f"/api/worklist?reader_id={users.reader.id}", headers=auth("admin")).status_code == 200
+    )
+    assert (
+        app_client.delete(
+            f"/api/cases/{ids[0]}/assignments/{users.reader.id}", headers=auth("admin")
+        ).status_code
+        == 204
+    )
     assert app_client.get("/api/cases", headers=auth("alice")).json()["total"] == 0
 
 
 def test_paging_and_filters(app_client: TestClient, auth: Auth, dataset_id: int) -> None:
     for i in range(7):
-        upload(app_client, auth("admin"), dataset_id, png_bytes(gradient()), title=f"case-{i}", reference_label="normal" if i % 2 else "mass")
+        upload(
+            app_client,
+            auth("admin"),
+            dataset_id,
+            png_bytes(gradient()),
+            title=f"case-{i}",
+            reference_label="normal" if i % 2 else "mass",
+        )
     page = app_client.get("/api/cases?limit=3&offset=3", headers=auth("admin")).json()
     assert page["total"] == 7 and len(page["items"]) == 3
     assert [c["title"] for c in page["items"]] == ["case-3", "case-4", "case-5"]
@@ -264,7 +332,9 @@ def test_paging_and_filters(app_client: TestClient, auth: Auth, dataset_id: int)
     assert app_client.get("/api/cases?limit=0", headers=auth("admin")).status_code == 422
 
 
-def test_case_views_and_downloads_audited(app_client: TestClient, auth: Auth, dataset_id: int, db: Database) -> None:
+def test_case_views_and_downloads_audited(
+    app_client: TestClient, auth: Auth, dataset_id: int, db: Database
+) -> None:
     case = upload(app_client, auth("admin"), dataset_id, png_bytes(gradient())).json()
     app_client.get(f"/api/cases/{case['id']}", headers=auth("admin"))
     app_client.get(f"/api/cases/{case['id']}/image", headers=auth("admin"))
@@ -273,7 +343,9 @@ def test_case_views_and_downloads_audited(app_client: TestClient, auth: Auth, da
     assert {"case_view", "image_download", "case_upload"} <= actions
 
 
-def test_delete_case_removes_files(app_client: TestClient, auth: Auth, dataset_id: int, settings: Settings) -> None:
+def test_delete_case_removes_files(
+    app_client: TestClient, auth: Auth, dataset_id: int, settings: Settings
+) -> None:
     case = upload(app_client, auth("admin"), dataset_id, png_bytes(gradient())).json()
     assert list((settings.blob_dir / "images").iterdir())
     assert app_client.delete(f"/api/cases/{case['id']}", headers=auth("admin")).status_code == 204
