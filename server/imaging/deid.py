@@ -35,6 +35,8 @@ from server.imaging.deid_rules import (
 logger = logging.getLogger(__name__)
 
 _DATE_TIME_VRS = frozenset({"DA", "DT", "TM"})
+# Application entity titles and URLs name stations, hosts and sites: never needed for reading.
+_NETWORK_VRS = frozenset({"AE", "UR"})
 _PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
 SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")
 
@@ -87,7 +89,7 @@ def _must_remove(elem: DataElement) -> bool:
         return True
     if keyword in REMOVE:
         return True
-    return keyword not in EMPTY and elem.VR in ({"PN"} | _DATE_TIME_VRS)
+    return keyword not in EMPTY and elem.VR in ({"PN"} | _DATE_TIME_VRS | _NETWORK_VRS)
 
 
 def _clean(ds: Dataset, key: bytes, counts: _Counts) -> None:

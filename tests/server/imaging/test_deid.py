@@ -46,6 +46,9 @@ PHI = {
     "StudyDescription": "CT head for Zzyzx",
     "ImageComments": "patient fell at Gorseway farm",
     "RequestingPhysician": "Nick^Doctor",
+    "StationAETitle": "SPRINGCTAE",
+    "RetrieveAETitle": "PACSRETRAE",
+    "RetrieveURL": "https://pacs.springfield.example/wado",
 }
 # CT_small.dcm's own identifying values: other patient IDs in a sequence, private creator, study UID.
 ORIGINAL_PHI = ["ABCD1234", "1234ABCD", "GEMS_IDEN_01", "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"]
