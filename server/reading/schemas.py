@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from server.models import SessionStatus
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC, so say so on both backends.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 #: Size limit of the free-form JSON objects a client stores with a session.
 MAX_INFO_BYTES = 16 * 1024
@@ -93,7 +101,7 @@ class LabelPublic(BaseModel):
     label: str
     confidence: float | None
     finding_box: dict[str, Any] | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class SessionPublic(BaseModel):
@@ -104,8 +112,8 @@ class SessionPublic(BaseModel):
     source_info: dict[str, Any]
     display_info: dict[str, Any]
     status: SessionStatus
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: UtcDatetime
+    finished_at: UtcDatetime | None
     sample_count: int
     chunk_count: int
     label: LabelPublic | None
