@@ -1,4 +1,4 @@
-"""``mcgip demo seed``: demo accounts, a synthetic dataset and worklists, idempotently."""
+"""``mcgip demo seed``: demo accounts, synthetic cases, worklists and simulated gaze, idempotently."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.cases.service import assign, create_case
+from server.demo.gaze import seed_reader_gaze
 from server.models import Case, Dataset, ImageKind, Role, User
 from server.settings import Settings
 from server.storage import BlobStore
@@ -35,6 +36,7 @@ class SeedReport:
     dataset_id: int
     cases_created: int
     cases_total: int
+    sessions_created: int = 0
 
 
 def _png16(image_u16: object) -> bytes:
@@ -66,8 +68,11 @@ def _ensure_user(session: Session, username: str, password: str, role: Role) -> 
     return user
 
 
-def seed_demo(session: Session, settings: Settings, *, n_cases: int = 64, size: int = 256, seed: int = 0) -> SeedReport:
-    """Create (or complete) the demo: admin, two readers, a synthetic dataset assigned to both readers.
+def seed_demo(
+    session: Session, settings: Settings, *, n_cases: int = 64, size: int = 256, seed: int = 0
+) -> SeedReport:
+    """Create (or complete) the demo: admin, two readers, a synthetic dataset assigned to both readers,
+    and one finished, labelled simulated reading session per reader and case.
 
     Running it again adds only what is missing.
     """
@@ -90,8 +95,10 @@ def seed_demo(session: Session, settings: Settings, *, n_cases: int = 64, size: 
     existing = set(session.scalars(select(Case.external_id).where(Case.dataset_id == dataset.id)))
     blobs = BlobStore(settings.blob_dir)
     created = 0
+    synthetic_by_id = {}
     for index, synthetic in enumerate(generate_dataset(n_cases, seed=seed, size=size)):
         external_id = f"synthetic-{index:04d}"
+        synthetic_by_id[external_id] = synthetic
         if external_id in existing:
             continue
         case = create_case(
@@ -109,7 +116,19 @@ def seed_demo(session: Session, settings: Settings, *, n_cases: int = 64, size: 
         assign(session, case, readers, priority=index)
         created += 1
     total = session.scalar(select(func.count(Case.id)).where(Case.dataset_id == dataset.id)) or 0
-    return SeedReport(credentials=creds, dataset_id=dataset.id, cases_created=created, cases_total=int(total))
+    stored = session.scalars(
+        select(Case).where(Case.dataset_id == dataset.id, Case.external_id.in_(list(synthetic_by_id)))
+    ).unique()
+    pairs = [(case, synthetic_by_id[case.external_id]) for case in stored if case.external_id]
+    sessions = seed_reader_gaze(session, readers, sorted(pairs, key=lambda pair: pair[0].id))
+    logger.info("demo: %d new cases, %d new simulated reading sessions", created, sessions)
+    return SeedReport(
+        credentials=creds,
+        dataset_id=dataset.id,
+        cases_created=created,
+        cases_total=int(total),
+        sessions_created=sessions,
+    )
 
 
 def credentials_path(settings: Settings) -> Path:

@@ -63,7 +63,8 @@ def visible_session(session: Session, user: User, session_id: int, *, lock: bool
     """
     query = select(ReadingSession).where(ReadingSession.id == session_id)
     if lock:
-        query = query.with_for_update()
+        # Re-read the row under the lock: chunk counters change through Core statements.
+        query = query.with_for_update().execution_options(populate_existing=True)
     reading = session.scalar(query)
     if reading is None or (not user.is_admin and reading.reader_id != user.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {session_id} not found")
