@@ -13,11 +13,16 @@ from starlette.middleware.sessions import SessionMiddleware
 from server.auth.routes import router as auth_router
 from server.cases.routes import router as cases_router
 from server.context import AppContext
+from server.dashboard.routes import router as dashboard_router
 from server.errors import install_error_handlers
 from server.health import router as health_router
 from server.jobs.routes import router as jobs_router
+from server.observability.logs import install_record_factory, request_id_middleware
+from server.observability.metrics import router as metrics_router
+from server.pages.dashboard import router as dashboard_page_router
 from server.pages.routes import router as pages_router
 from server.pages.templating import NODE_MODULES_DIR, STATIC_DIR, VENDOR_PACKAGES
+from server.registry.routes import router as registry_router
 from server.reading.routes import router as reading_router
 from server.settings import Settings, get_settings
 from server.users.routes import router as users_router
@@ -53,7 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.mode == "production",
     )
     install_error_handlers(app)
-    for router in (health_router, auth_router, users_router, cases_router, pages_router, jobs_router, reading_router):
+    install_record_factory()
+    app.middleware("http")(request_id_middleware)
+    routers = (health_router, auth_router, users_router, cases_router, pages_router, jobs_router, reading_router,
+               registry_router, metrics_router, dashboard_router, dashboard_page_router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for name, subdir in VENDOR_PACKAGES.items():

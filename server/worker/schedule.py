@@ -1,13 +1,226 @@
-"""Schedules run by every worker's main loop (idempotent, so several workers may run them)."""
+"""Schedules run by every worker's main loop (idempotent, so several workers may run them at once).
+
+- Finished sessions without features get a ``session-features`` job (which then queues ``pairs``).
+- Sessions with features that no pairs job has mined yet get a ``pairs`` job (a safety net).
+- Each dataset's retrain policy (``Dataset.settings["retrain"]``, see ``RetrainPolicy``) may queue a
+  ``retrain``; the partial unique index keeps it to one per dataset even if two workers race.
+- An active model whose embeddings miss some cases gets an ``embed`` job.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from server.db import Database
+from server.models import (
+    Case,
+    CaseEmbedding,
+    Dataset,
+    Job,
+    JobState,
+    MinedSession,
+    ModelVersion,
+    ReadingSession,
+    SessionFeatures,
+    SessionStatus,
+    StoredImage,
+    utcnow,
+)
+from server.worker import queue
+from server.worker.queue import RetrainAlreadyActive, as_utc
+from server.worker.snapshot import DEFAULT_METRIC, positive_count
 
 logger = logging.getLogger(__name__)
+
+ACTIVE = (JobState.queued, JobState.running)
+
+
+class RetrainPolicy(BaseModel):
+    """When a dataset retrains by itself (stored in ``Dataset.settings["retrain"]``).
+
+    Due when enabled and any configured condition holds (all of them with ``require_all``), counted
+    since the newest model version of the dataset.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    interval_hours: float | None = Field(None, gt=0, description="retrain this often (if any new session)")
+    min_new_sessions: int | None = Field(
+        None, ge=1, description="... or after this many new finished sessions"
+    )
+    min_new_positives: int | None = Field(None, ge=1, description="... or after this many new positive pairs")
+    require_all: bool = Field(False, description="all configured conditions instead of any")
+    cooldown_minutes: float = Field(30.0, ge=0, description="no scheduled retrain sooner after the last one")
+    config: dict[str, Any] = Field(default_factory=dict, description="training config of scheduled runs")
+
+
+def policy_of(dataset: Dataset) -> RetrainPolicy | None:
+    raw = (dataset.settings or {}).get("retrain")
+    if not raw:
+        return None
+    try:
+        return RetrainPolicy.model_validate(raw)
+    except ValidationError as exc:
+        logger.warning("dataset %s: invalid retrain policy ignored: %s", dataset.id, exc)
+        return None
+
+
+def _has_active(session: Session, kind: str, dataset_id: int) -> bool:
+    return (
+        session.scalar(
+            select(Job.id)
+            .where(Job.kind == kind, Job.dataset_id == dataset_id, Job.state.in_(ACTIVE))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _datasets_needing_features(session: Session) -> set[int]:
+    rows = session.scalars(
+        select(Case.dataset_id)
+        .join(ReadingSession, ReadingSession.case_id == Case.id)
+        .outerjoin(SessionFeatures, SessionFeatures.session_id == ReadingSession.id)
+        .where(ReadingSession.status == SessionStatus.finished, SessionFeatures.session_id.is_(None))
+        .distinct()
+    )
+    return set(rows)
+
+
+def _datasets_needing_pairs(session: Session) -> set[int]:
+    out: set[int] = set()
+    for dataset in session.scalars(select(Dataset)):
+        metric = str((dataset.settings or {}).get("metric", DEFAULT_METRIC))
+        unmined = session.scalar(
+            select(SessionFeatures.session_id)
+            .join(ReadingSession, ReadingSession.id == SessionFeatures.session_id)
+            .join(Case, Case.id == ReadingSession.case_id)
+            .outerjoin(
+                MinedSession,
+                (MinedSession.session_id == SessionFeatures.session_id) & (MinedSession.metric == metric),
+            )
+            .where(Case.dataset_id == dataset.id, MinedSession.session_id.is_(None))
+            .limit(1)
+        )
+        if unmined is not None:
+            out.add(dataset.id)
+    return out
+
+
+def retrain_reasons(session: Session, dataset: Dataset, policy: RetrainPolicy, now: datetime) -> list[str]:
+    """Which policy conditions hold now (empty: not due)."""
+    last_model = session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.dataset_id == dataset.id)
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    )
+    since = as_utc(last_model.created_at) if last_model else None
+    finished = select(func.count()).select_from(ReadingSession).join(Case, Case.id == ReadingSession.case_id)
+    finished = finished.where(Case.dataset_id == dataset.id, ReadingSession.status == SessionStatus.finished)
+    if since is not None:
+        finished = finished.where(ReadingSession.finished_at > since)
+    new_sessions = int(session.scalar(finished) or 0)
+    metric = str((dataset.settings or {}).get("metric", DEFAULT_METRIC))
+    before = int(((last_model.snapshot or {}).get("counts") or {}).get("positives", 0)) if last_model else 0
+    new_positives = positive_count(session, dataset.id, metric) - before
+    checks: list[tuple[str, bool]] = []
+    if policy.interval_hours is not None:
+        elapsed = since is None or now - since >= timedelta(hours=policy.interval_hours)
+        checks.append(("interval", elapsed and new_sessions > 0))
+    if policy.min_new_sessions is not None:
+        checks.append(("new_sessions", new_sessions >= policy.min_new_sessions))
+    if policy.min_new_positives is not None:
+        checks.append(("new_positives", new_positives >= policy.min_new_positives))
+    if not checks:
+        return []
+    met = [name for name, ok in checks if ok]
+    if policy.require_all and len(met) != len(checks):
+        return []
+    return met
+
+
+def _schedule_retrains(db: Database, now: datetime) -> None:
+    with db.session() as session:
+        due: list[tuple[int, RetrainPolicy, list[str]]] = []
+        for dataset in session.scalars(select(Dataset)):
+            policy = policy_of(dataset)
+            if policy is None or not policy.enabled or _has_active(session, "retrain", dataset.id):
+                continue
+            last = session.scalar(
+                select(func.max(Job.created_at)).where(Job.kind == "retrain", Job.dataset_id == dataset.id)
+            )
+            last_at = as_utc(last)
+            if last_at is not None and now - last_at < timedelta(minutes=policy.cooldown_minutes):
+                continue
+            reasons = retrain_reasons(session, dataset, policy, now)
+            if reasons:
+                due.append((dataset.id, policy, reasons))
+    for dataset_id, policy, reasons in due:
+        try:
+            job = queue.submit(
+                db,
+                kind="retrain",
+                dataset_id=dataset_id,
+                params={"config": policy.config, "trigger": {"schedule": reasons}},
+            )
+            logger.info("dataset %s: scheduled retrain job %s (%s)", dataset_id, job.id, ", ".join(reasons))
+        except RetrainAlreadyActive:
+            pass
+
+
+def _schedule_embeddings(db: Database) -> list[tuple[int, int]]:
+    with db.session() as session:
+        wanted = []
+        for model in session.scalars(select(ModelVersion).where(ModelVersion.is_active.is_(True))):
+            cases = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(StoredImage)
+                    .join(Case, Case.id == StoredImage.case_id)
+                    .where(Case.dataset_id == model.dataset_id)
+                )
+                or 0
+            )
+            embedded = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(CaseEmbedding)
+                    .where(CaseEmbedding.model_version_id == model.id)
+                )
+                or 0
+            )
+            if embedded < cases and not _has_active(session, "embed", model.dataset_id):
+                wanted.append((model.dataset_id, model.id))
+    for dataset_id, model_id in wanted:
+        queue.submit(db, kind="embed", dataset_id=dataset_id, params={"model_id": model_id})
+    return wanted
 
 
 def tick(db: Database) -> None:
     """Queue the jobs that are due."""
+    now = utcnow()
+    with db.session() as session:
+        features = {
+            d for d in _datasets_needing_features(session) if not _has_active(session, "session-features", d)
+        }
+        pairs = {
+            d
+            for d in _datasets_needing_pairs(session)
+            if d not in features
+            and not _has_active(session, "pairs", d)
+            and not _has_active(session, "session-features", d)
+        }
+    for dataset_id in sorted(features):
+        queue.submit(db, kind="session-features", dataset_id=dataset_id)
+    for dataset_id in sorted(pairs):
+        queue.submit(db, kind="pairs", dataset_id=dataset_id)
+    _schedule_retrains(db, now)
+    _schedule_embeddings(db)

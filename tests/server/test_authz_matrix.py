@@ -95,6 +95,15 @@ def _reader_session(client: TestClient, w: World, headers_for: Callable[[str], d
     w.ids["session_id"] = made.json()["id"]
 
 
+def _model(client: TestClient, w: World, _headers_for: Callable[[str], dict[str, str]]) -> None:
+    """A registered model version with tiny artifacts (a real ONNX graph for embedding)."""
+    from server.storage import BlobStore
+    from tests.server.jobs.models_support import make_model_version
+
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    w.ids["model_id"] = make_model_version(ctx.db, BlobStore(ctx.settings.blob_dir), w.dataset_id)
+
+
 #: (method, path template) -> expected statuses. Extend it with every new route.
 MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/health"): Expect(200, 200, 200),
@@ -123,6 +132,14 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/jobs/{job_id}"): Expect(401, 403, 200, setup=_finished_job),
     ("POST", "/api/jobs/{job_id}/cancel"): Expect(401, 403, 200, setup=_finished_job),
     ("GET", "/api/jobs/{job_id}/events"): Expect(401, 403, 200, setup=_finished_job),
+    ("GET", "/api/models"): Expect(401, 200, 200),
+    ("GET", "/api/models/{model_id}"): Expect(401, 200, 200, setup=_model),
+    ("GET", "/api/models/{model_id}/card"): Expect(401, 200, 200, setup=_model),
+    ("GET", "/api/models/{model_id}/export"): Expect(401, 403, 200, lambda _w: {"params": {"format": "onnx"}}, _model),
+    ("POST", "/api/models/{model_id}/promote"): Expect(401, 403, 200, setup=_model),
+    ("POST", "/api/models/{model_id}/embed"): Expect(401, 200, 200, lambda w: {"data": {"case_id": w.case_id}}, _model),
+    ("GET", "/api/cases/{case_id}/similar"): Expect(401, 200, 200),
+    ("GET", "/metrics"): Expect(200, 200, 200),
     # Reading sessions: readers see and change only their own; changes are the session reader's alone.
     ("POST", "/api/sessions"): Expect(401, 201, 201, _session_body),
     ("GET", "/api/sessions"): Expect(401, 200, 200),

@@ -8,10 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from server.worker.context import JobContext
-from server.worker.handlers import retrain
+from server.worker.handlers import gaze, models, retrain
 
 Handler = Callable[[JobContext], Any]
 
 HANDLERS: dict[str, Handler] = {
+    "session-features": gaze.run_features,
+    "pairs": gaze.run_pairs,
     "retrain": retrain.run,
+    "embed": models.run_embed,
+    "export": models.run_export,
+    "evaluate": models.run_evaluate,
 }

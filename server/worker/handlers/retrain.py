@@ -71,18 +71,28 @@ def _prepare(ctx: JobContext, dataset_id: int) -> dict[str, Any]:
     return state
 
 
-def _export_all(ctx: JobContext, encoder: Path, folder: Path) -> None:
+def _export_all(ctx: JobContext, encoder: Path, folder: Path) -> dict[str, str]:
+    """Write each export next to the encoder; returns {format: error} for those that failed.
+
+    A failed export does not fail the job: the trained encoder is kept and registered, the version
+    lists only the exports it has, and an ``export`` job can re-create a missing one later.
+    """
+    errors: dict[str, str] = {}
     for i, (fmt, name) in enumerate(EXPORT_FILES.items()):
         target = folder / name
         if target.exists():
             continue
-        ctx.report(0.9 + 0.03 * i, phase="export", format=fmt)
+        ctx.report(0.9 + 0.025 * i, phase="export", format=fmt)
         partial = folder / f".partial-{name}"
         args = ["export", "--checkpoint", str(encoder), "--format", fmt, "--out", str(partial)]
         code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args)
         if code != 0 or not partial.exists():
-            raise RuntimeError(f"export to {fmt} failed (exit {code})")
+            partial.unlink(missing_ok=True)
+            errors[fmt] = f"export to {fmt} failed (exit {code}); see the log tail"
+            ctx.log(errors[fmt])
+            continue
         partial.replace(target)
+    return errors
 
 
 def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
@@ -136,7 +146,7 @@ def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
     ):
         if source.exists():
             shutil.copyfile(source, folder / name)
-    _export_all(ctx, folder / ENCODER_FILE, folder)
+    export_errors = _export_all(ctx, folder / ENCODER_FILE, folder)
     metrics_path = folder / METRICS_FILE
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
     sums = checksums(folder)
@@ -156,6 +166,13 @@ def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
             checksums=sums,
             parent_id=state.get("parent_id"),
         )
-        return {"model_version_id": version.id, "version": version.version, "artifact_dir": artifact_rel}
+        result: dict[str, Any] = {
+            "model_version_id": version.id,
+            "version": version.version,
+            "artifact_dir": artifact_rel,
+        }
+        if export_errors:
+            result["export_errors"] = export_errors
+        return result
 
     return register

@@ -118,7 +118,7 @@ def test_sse_streams_progress_until_the_job_ends(
     auth: Auth,
     dataset_id: int,
     settings,
-    db: Database,  # type: ignore[no-untyped-def]
+    db: Database,
 ) -> None:
     job = app_client.post(
         "/api/jobs", json={"kind": "pairs", "dataset_id": dataset_id}, headers=auth("admin")

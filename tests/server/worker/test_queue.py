@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from server.db import Database
 from server.models import Dataset, Job, JobState, utcnow
+from server.settings import Settings
 from server.worker import queue
 from server.worker.queue import Beat, RetrainAlreadyActive
 
@@ -44,7 +45,7 @@ def test_claim_marks_running_and_respects_kinds_and_order(db: Database) -> None:
     assert queue.claim(db, "w3") is None
 
 
-def test_concurrent_workers_never_claim_the_same_job(db: Database, settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_workers_never_claim_the_same_job(db: Database, settings: Settings) -> None:
     ids = {queue.submit(db, kind="pairs").id for _ in range(24)}
     claimed: list[int] = []
     lock = threading.Lock()
@@ -171,7 +172,9 @@ def test_second_retrain_of_a_dataset_is_refused_until_the_first_ends(db: Databas
     assert queue.submit(db, kind="retrain", dataset_id=dataset_id).id != first.id
 
 
-def test_simultaneous_retrain_triggers_make_one_job(db: Database, settings, dataset_id: int) -> None:  # type: ignore[no-untyped-def]
+def test_simultaneous_retrain_triggers_make_one_job(
+    db: Database, settings: Settings, dataset_id: int
+) -> None:
     n = 6
     start = threading.Barrier(n)
     outcomes: list[object] = []
@@ -200,7 +203,9 @@ def test_simultaneous_retrain_triggers_make_one_job(db: Database, settings, data
         assert len(session.scalars(select(Job).where(Job.kind == "retrain")).all()) == 1
 
 
-def test_skip_locked_claim_does_not_wait_for_a_locked_row(db: Database, settings, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_skip_locked_claim_does_not_wait_for_a_locked_row(
+    db: Database, settings: Settings, backend: str
+) -> None:
     if backend != "postgresql":
         pytest.skip("FOR UPDATE SKIP LOCKED is the PostgreSQL claim path")
     first = queue.submit(db, kind="pairs")

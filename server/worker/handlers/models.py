@@ -1,0 +1,127 @@
+"""Jobs on an existing model version: ``embed`` (case embeddings), ``export`` (verify/re-create an
+export file) and ``evaluate`` (metrics of versions on a fresh snapshot)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from server.cases.service import PIXELS_FILE
+from server.models import Case, CaseEmbedding, ModelVersion, StoredImage
+from server.registry import embedding
+from server.registry.artifacts import ENCODER_FILE, EXPORT_FILES, sha256_file
+from server.worker.context import JobContext, PermanentError
+from server.worker.handlers.retrain import validated_config
+from server.worker.snapshot import build_snapshot
+
+EMBED_BATCH = 32
+
+
+def _version(ctx: JobContext, model_id: Any) -> ModelVersion:
+    if not isinstance(model_id, int):
+        raise PermanentError("params.model_id must be an integer")
+    with ctx.db.session() as session:
+        version = session.get(ModelVersion, model_id)
+        if version is None:
+            raise PermanentError(f"model {model_id} not found")
+        session.expunge(version)
+        return version
+
+
+def _verified(ctx: JobContext, version: ModelVersion, name: str) -> Path:
+    path = ctx.blobs.path(f"{version.artifact_dir}/{name}")
+    if not path.exists():
+        raise PermanentError(f"model {version.id}: {name} is missing")
+    recorded = version.checksums.get(name)
+    if recorded is not None and sha256_file(path) != recorded:
+        raise PermanentError(f"model {version.id}: {name} does not match its recorded checksum")
+    return path
+
+
+def run_embed(ctx: JobContext) -> dict[str, Any]:
+    """Embed every case of the model's dataset with its ONNX export; replaces earlier embeddings."""
+    version = _version(ctx, ctx.job.params.get("model_id"))
+    onnx_path = _verified(ctx, version, EXPORT_FILES["onnx"])
+    with ctx.db.session() as session:
+        rows = session.execute(
+            select(Case.id, StoredImage.storage_dir)
+            .join(StoredImage, StoredImage.case_id == Case.id)
+            .where(Case.dataset_id == version.dataset_id)
+            .order_by(Case.id)
+        ).all()
+    vectors: list[tuple[int, bytes, int]] = []
+    for start in range(0, len(rows), EMBED_BATCH):
+        ctx.check()
+        chunk = rows[start : start + EMBED_BATCH]
+        images = [embedding.read_pixels(ctx.blobs.path(f"{d}/{PIXELS_FILE}")) for _, d in chunk]
+        feats = embedding.embed(onnx_path, images)
+        vectors += [
+            (case_id, embedding.to_bytes(f), int(f.shape[0]))
+            for (case_id, _), f in zip(chunk, feats, strict=True)
+        ]
+        ctx.report(0.95 * (start + len(chunk)) / max(1, len(rows)), phase="embed", cases=start + len(chunk))
+    with ctx.db.session() as session:
+        session.execute(delete(CaseEmbedding).where(CaseEmbedding.model_version_id == version.id))
+        session.add_all(
+            CaseEmbedding(model_version_id=version.id, case_id=case_id, vector=vec, dim=dim)
+            for case_id, vec, dim in vectors
+        )
+    return {"model_version_id": version.id, "cases": len(vectors), "dim": vectors[0][2] if vectors else 0}
+
+
+def run_export(ctx: JobContext) -> dict[str, Any]:
+    """Check a version's export file; re-create it from encoder.pt when it is missing."""
+    version = _version(ctx, ctx.job.params.get("model_id"))
+    fmt = ctx.job.params.get("format")
+    if fmt not in EXPORT_FILES:
+        raise PermanentError(f"params.format must be one of {sorted(EXPORT_FILES)}")
+    name = EXPORT_FILES[fmt]
+    target = ctx.blobs.path(f"{version.artifact_dir}/{name}")
+    regenerated = False
+    if not target.exists():
+        encoder = _verified(ctx, version, ENCODER_FILE)
+        partial = target.with_name(f".partial-{name}")
+        args = ["export", "--checkpoint", str(encoder), "--format", fmt, "--out", str(partial)]
+        code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args)
+        if code != 0 or not partial.exists():
+            raise RuntimeError(f"export to {fmt} failed (exit {code})")
+        partial.replace(target)
+        regenerated = True
+    digest = sha256_file(target)
+    recorded = version.checksums.get(name)
+    if recorded is not None and digest != recorded:
+        raise PermanentError(f"model {version.id}: {name} does not match its recorded checksum {recorded}")
+    return {"model_version_id": version.id, "format": fmt, "sha256": digest, "regenerated": regenerated}
+
+
+def run_evaluate(ctx: JobContext) -> dict[str, Any]:
+    """Evaluate model versions side by side on a fresh snapshot of their dataset (metrics in the result)."""
+    model_ids = ctx.job.params.get("model_ids") or []
+    versions = [_version(ctx, m) for m in model_ids]
+    if not versions:
+        raise PermanentError("params.model_ids must name at least one model")
+    datasets = {v.dataset_id for v in versions}
+    if len(datasets) != 1:
+        raise PermanentError("all models of an evaluation must belong to one dataset")
+    config = validated_config(ctx.job.params)
+    manifest = ctx.job_dir / "snapshot.json"
+    with ctx.db.session() as session:
+        summary = build_snapshot(session, ctx.blobs, datasets.pop(), manifest)
+    config_path = ctx.job_dir / "config.json"
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    out = ctx.job_dir / "metrics.json"
+    args = ["evaluate", "--snapshot", str(manifest), "--config", str(config_path), "--out", str(out)]
+    for v in versions:
+        args += ["--encoder", f"v{v.version}={_verified(ctx, v, ENCODER_FILE)}"]
+    ctx.report(0.1, phase="evaluate", snapshot=summary["counts"])
+    code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args)
+    if code == 2:
+        raise PermanentError("the trainer rejected the evaluation (see the log tail)")
+    if code != 0 or not out.exists():
+        raise RuntimeError(f"evaluation exited with status {code}")
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    return {"models": [v.id for v in versions], "snapshot": summary["counts"], "metrics": metrics}
