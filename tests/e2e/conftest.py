@@ -66,7 +66,8 @@ class E2EServer:
 
     def token(self, username: str) -> str:
         if username not in self.tokens:
-            r = httpx.post(f"{self.base_url}/api/auth/token", data={"username": username, "password": PASSWORD})
+            form = {"username": username, "password": PASSWORD}
+            r = httpx.post(f"{self.base_url}/api/auth/token", data=form)
             r.raise_for_status()
             self.tokens[username] = r.json()["access_token"]
         return self.tokens[username]
@@ -78,7 +79,8 @@ class E2EServer:
     def ok(self, method: str, path: str, user: str = "admin", **kwargs: Any) -> Any:
         r = self.api(method, path, user, **kwargs)
         assert r.status_code < 300, f"{method} {path}: {r.status_code} {r.text[:500]}"
-        return r.json() if r.content and r.headers.get("content-type", "").startswith("application/json") else r
+        is_json = r.headers.get("content-type", "").startswith("application/json")
+        return r.json() if r.content and is_json else r
 
     def log_tail(self, n: int = 60) -> str:
         try:
@@ -137,7 +139,9 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
         if creator.returncode != 0:
             process.kill()
             pytest.fail(f"mcgip users create failed: {out.decode(errors='replace')}")
-    server = E2EServer(base_url=f"http://localhost:{port}", data_dir=data_dir, log_path=log_path, process=process)
+    server = E2EServer(
+        base_url=f"http://localhost:{port}", data_dir=data_dir, log_path=log_path, process=process
+    )
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -4,6 +4,7 @@ headless Chromium on a page of the test server so the ES modules load exactly as
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,11 +39,15 @@ def test_transform_round_trip_and_zoom_about_cursor(page: Any) -> None:
       let v = T.zoomAt(fit, 3.7, 200, 100);
       v = T.panBy(v, -55.5, 12.25);
       const probe = [[0, 0], [999.5, 499.5], [123.4, 432.1], [-20, 600]];
-      const back = probe.map(([x, y]) => { const s = T.imageToScreen(v, rect, x, y); return T.screenToImage(v, rect, s.x, s.y); });
+      const back = probe.map(([x, y]) => {
+        const s = T.imageToScreen(v, rect, x, y);
+        return T.screenToImage(v, rect, s.x, s.y);
+      });
       const after = T.canvasToImage(T.zoomAt(fit, 3.7, 200, 100), 200, 100);
       return {fit, back, probe, under, after, onImage: [
         T.isOnImage(v, rect, 1000, 500, ...Object.values(T.imageToScreen(v, rect, under.x, under.y))),
-        T.isOnImage(v, rect, 1000, 500, ...Object.values(T.imageToScreen(v, rect, 500, 250))),  // zoomed out of the canvas
+        // zoomed out of the canvas
+        T.isOnImage(v, rect, 1000, 500, ...Object.values(T.imageToScreen(v, rect, 500, 250))),
         T.isOnImage(fit, rect, 1000, 500, 30 + 400, 50 + 10),   // above the letterboxed image
         T.isOnImage(fit, rect, 1000, 500, 30 + 400, 50 + 300),
       ], clamped: T.zoomAt(fit, 1e9, 0, 0).zoom, rect: T.imageScreenRect(fit, rect, 1000, 500)};
@@ -50,7 +55,8 @@ def test_transform_round_trip_and_zoom_about_cursor(page: Any) -> None:
     assert out["fit"] == {"zoom": 0.8, "panX": 0, "panY": 100}
     for (px, py), got in zip(out["probe"], out["back"], strict=True):
         assert got["x"] == pytest.approx(px, abs=1e-9) and got["y"] == pytest.approx(py, abs=1e-9)
-    assert out["after"]["x"] == pytest.approx(out["under"]["x"]) and out["after"]["y"] == pytest.approx(out["under"]["y"])
+    assert out["after"]["x"] == pytest.approx(out["under"]["x"])
+    assert out["after"]["y"] == pytest.approx(out["under"]["y"])
     assert out["onImage"] == [True, False, False, True]
     assert out["clamped"] == 64
     assert out["rect"] == {"left": 30, "top": 150, "width": 800, "height": 400}
@@ -58,9 +64,16 @@ def test_transform_round_trip_and_zoom_about_cursor(page: Any) -> None:
 
 @pytest.mark.parametrize(
     ("center", "width", "offset", "scale", "invert"),
-    [(128, 256, 0, 1, False), (-600, 1500, -1024, 1, False), (40, 0.5, 0, 0.01, True), (30000, 9000, 0, 1, True)],
+    [
+        (128, 256, 0, 1, False),
+        (-600, 1500, -1024, 1, False),
+        (40, 0.5, 0, 0.01, True),
+        (30000, 9000, 0, 1, True),
+    ],
 )
-def test_window_lut_matches_server_rendering(page: Any, center: float, width: float, offset: float, scale: float, invert: bool) -> None:
+def test_window_lut_matches_server_rendering(
+    page: Any, center: float, width: float, offset: float, scale: float, invert: bool
+) -> None:
     rng = np.random.default_rng(1)
     values = rng.integers(0, 4096, 500).astype(np.uint16)
     values[:3] = [0, 4095, 2048]
@@ -71,7 +84,10 @@ def test_window_lut_matches_server_rendering(page: Any, center: float, width: fl
       const lut = W.windowLut(W.maxValue(v), arg.offset, arg.scale, arg.center, arg.width, arg.invert);
       const rgba = W.applyLut(v, 1, lut, new Uint8ClampedArray(v.length * 4));
       return Array.from(rgba.filter((_, i) => i % 4 === 0));
-    """, {"values": values.tolist(), "center": center, "width": width, "offset": offset, "scale": scale, "invert": invert})
+    """, {
+        "values": values.tolist(), "center": center, "width": width, "offset": offset, "scale": scale,
+        "invert": invert,
+    })
     # Same DICOM LINEAR function; only exact .5 ties may round differently (numpy rounds to even).
     assert np.abs(np.asarray(got, dtype=int) - expected.astype(int)).max() <= 1
 
@@ -81,7 +97,8 @@ def test_parse_pixels_little_endian_and_channels(page: Any) -> None:
       const W = await import('/static/js/viewer/windowing.js');
       const buf = new ArrayBuffer(12); const dv = new DataView(buf);
       [1, 258, 65535, 4, 5, 6].forEach((v, i) => dv.setUint16(2 * i, v, true));
-      const h = new Headers({'X-Image-Width': '3', 'X-Image-Height': '2', 'X-Value-Offset': '-1024.0', 'X-Value-Scale': '0.5'});
+      const h = new Headers({'X-Image-Width': '3', 'X-Image-Height': '2',
+                             'X-Value-Offset': '-1024.0', 'X-Value-Scale': '0.5'});
       const p = W.parsePixels(buf, h);
       let err = null;
       try { W.parsePixels(new ArrayBuffer(10), h); } catch (e) { err = e.message; }
@@ -95,20 +112,25 @@ def test_parse_pixels_little_endian_and_channels(page: Any) -> None:
 def test_sample_columns_and_flags(page: Any) -> None:
     out = js(page, """
       const S = await import('/static/js/gaze/sample.js');
-      const state = {view: {zoom: 2, panX: 10, panY: 20}, canvasRect: {left: 100, top: 50, width: 400, height: 300},
-                     imageW: 100, imageH: 80, wl: {center: 40, width: 400}, dpr: 1.5, visible: true, isEyeGaze: false};
-      const on = S.buildSample({t: 0, x: 100 + 10 + 2 * 30.5, y: 50 + 20 + 2 * 7.25, valid: true}, state, 12.5);
-      const off = S.buildSample({t: 0, x: 100 + 5, y: 50 + 5, valid: true}, {...state, visible: false, isEyeGaze: true}, 13);
-      const outsideCanvas = S.buildSample({t: 0, x: 90, y: 100, valid: true}, {...state, view: {zoom: 10, panX: -50, panY: -50}}, 14);
-      const invalid = S.buildSample({t: 0, x: NaN, y: 3, valid: true}, state, 15);
+      const state = {
+        view: {zoom: 2, panX: 10, panY: 20}, canvasRect: {left: 100, top: 50, width: 400, height: 300},
+        imageW: 100, imageH: 80, wl: {center: 40, width: 400}, dpr: 1.5, visible: true, isEyeGaze: false,
+      };
+      const at = (x, y) => ({t: 0, x, y, valid: true});
+      const on = S.buildSample(at(100 + 10 + 2 * 30.5, 50 + 20 + 2 * 7.25), state, 12.5);
+      const off = S.buildSample(at(100 + 5, 50 + 5), {...state, visible: false, isEyeGaze: true}, 13);
+      const zoomed = {...state, view: {zoom: 10, panX: -50, panY: -50}};
+      const outsideCanvas = S.buildSample(at(90, 100), zoomed, 14);
+      const invalid = S.buildSample(at(NaN, 3), state, 15);
       let err = null;
-      try { S.buildSample({t: 0, x: 1, y: 1, valid: true}, {...state, dpr: NaN}, 1); } catch (e) { err = e.message; }
+      try { S.buildSample(at(1, 1), {...state, dpr: NaN}, 1); } catch (e) { err = e.message; }
       return {on, off, outsideCanvas, invalid, err, columns: S.COLUMNS};
     """)
     assert out["columns"][:6] == ["t_ms", "screen_x", "screen_y", "image_x", "image_y", "flags"]
     assert len(out["columns"]) == 18
     on = out["on"]
-    assert on == [12.5, 171, 84.5, 30.5, 7.25, 1 | 2 | 4, 2, 10, 20, 40, 400, 110, 70, 200, 160, 400, 300, 1.5]
+    assert on == [12.5, 171, 84.5, 30.5, 7.25, 1 | 2 | 4, 2, 10, 20, 40, 400,
+                  110, 70, 200, 160, 400, 300, 1.5]
     off = out["off"]
     assert off[5] == 1 | 8 and off[3] == pytest.approx(-2.5) and off[4] == pytest.approx(-7.5)
     # Inside the (zoomed) image but outside the canvas: not looking at the image.
@@ -120,9 +142,11 @@ def test_sample_columns_and_flags(page: Any) -> None:
 def test_replay_emits_each_point_once_with_scheduled_times(page: Any) -> None:
     out = js(page, """
       const R = await import('/static/js/gaze/replay.js');
-      const sp = R.parseScanpath({coords: 'image', points: [[0, 1, 2], [5, 3, 4], [5, null, 9], [40, 7, 8], [90, 9, 9]]});
+      const sp = R.parseScanpath(
+        {coords: 'image', points: [[0, 1, 2], [5, 3, 4], [5, null, 9], [40, 7, 8], [90, 9, 9]]});
       let zoom = 1;
-      const src = new R.ReplaySource({scanpath: sp, rate: 2, tickMs: 4, toScreen: (x, y) => ({x: x * zoom, y: y * zoom})});
+      const toScreen = (x, y) => ({x: x * zoom, y: y * zoom});
+      const src = new R.ReplaySource({scanpath: sp, rate: 2, tickMs: 4, toScreen});
       const got = [];
       src.onSample((s) => { got.push(s); zoom = 10; });
       const ended = new Promise((r) => src.addEventListener('end', r));
@@ -130,40 +154,18 @@ def test_replay_emits_each_point_once_with_scheduled_times(page: Any) -> None:
       await ended;
       let bad = null;
       try { R.parseScanpath([[5, 1, 1], [4, 1, 1]]); } catch (e) { bad = e.message; }
-      return {got: got.map((s) => [s.t - src.startedAt, s.x, s.y, s.valid]), bad, kind: src.kind, eye: src.isEyeGaze};
+      const rows = got.map((s) => [s.t - src.startedAt, s.x, s.y, s.valid]);
+      return {got: rows, bad, kind: src.kind, eye: src.isEyeGaze};
     """)
     # rate 2: scheduled at t/2; image points mapped through the transform current at emission.
-    assert out["got"] == [[0, 1, 2, True], [2.5, 30, 40, True], [2.5, -1, -1, False], [20, 70, 80, True], [45, 90, 90, True]]
+    assert out["got"] == [
+        [0, 1, 2, True], [2.5, 30, 40, True], [2.5, -1, -1, False], [20, 70, 80, True], [45, 90, 90, True],
+    ]
     assert out["bad"] and "backwards" in out["bad"]
     assert (out["kind"], out["eye"]) == ("replay", False)
 
 
-FAKE_SOCKET = """
-  // A scripted stand-in for the server side of /ws/gaze: stores frames by seq, acks unless told not to.
-  class FakeServer {
-    constructor() { this.stored = new Map(); this.sockets = []; this.dropAcks = false; this.rejectSeq = null; }
-  }
-  const server = new FakeServer();
-  class FakeSocket {
-    constructor(url) { this.url = url; this.readyState = 0; server.sockets.push(this); setTimeout(() => { this.readyState = 1; this.onopen && this.onopen(); }, 1); }
-    send(text) {
-      const m = JSON.parse(text);
-      const reply = (o) => setTimeout(() => this.readyState === 1 && this.onmessage({data: JSON.stringify(o)}), 1);
-      if (m.type === 'hello') {
-        const seqs = [...server.stored.keys()].sort((a, b) => a - b);
-        let through = -1; while (server.stored.has(through + 1)) through += 1;
-        reply({type: 'welcome', session_id: m.session_id, acked_through: through, acked_above: seqs.filter((s) => s > through)});
-      } else if (m.type === 'frame') {
-        if (m.seq === server.rejectSeq) { reply({type: 'error', seq: m.seq, code: 'bad_sample', detail: 'x'}); return; }
-        server.stored.set(m.seq, (server.stored.get(m.seq) || []).concat([m.samples.length]).slice(0, 1));
-        server.received = (server.received || 0) + 1;
-        if (!server.dropAcks) reply({type: 'ack', seq: m.seq});
-      }
-    }
-    close(code = 1000) { if (this.readyState === 3) return; this.readyState = 3; setTimeout(() => this.onclose && this.onclose({code}), 1); }
-  }
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-"""
+FAKE_SOCKET = (Path(__file__).parent / "js" / "fake_gaze_server.js").read_text()
 
 
 def test_stream_resends_unacked_frames_after_a_cut_and_skips_stored_ones(page: Any) -> None:
@@ -171,7 +173,8 @@ def test_stream_resends_unacked_frames_after_a_cut_and_skips_stored_ones(page: A
       const { GazeStream } = await import('/static/js/stream.js');
       const { MemoryOutbox } = await import('/static/js/outbox.js');
       const outbox = new MemoryOutbox();
-      const stream = new GazeStream({sessionId: 7, outbox, fresh: true, frameMs: 10, maxFrameSamples: 4, WebSocketImpl: FakeSocket});
+      const stream = new GazeStream(
+        {sessionId: 7, outbox, fresh: true, frameMs: 10, maxFrameSamples: 4, WebSocketImpl: FakeSocket});
       await stream.open();
       await sleep(20);
       for (let i = 0; i < 8; i += 1) stream.push([i]);
@@ -204,8 +207,9 @@ def test_stream_resumes_numbering_from_the_server_without_local_state(page: Any)
     out = js(page, FAKE_SOCKET + """
       const { GazeStream, backoffMs } = await import('/static/js/stream.js');
       const { MemoryOutbox } = await import('/static/js/outbox.js');
-      server.stored.set(0, [1]); server.stored.set(1, [1]); server.stored.set(4, [1]);
-      const stream = new GazeStream({sessionId: 8, outbox: new MemoryOutbox(), frameMs: 10, WebSocketImpl: FakeSocket});
+      server.stored.set(0, 1); server.stored.set(1, 1); server.stored.set(4, 1);
+      const stream = new GazeStream(
+        {sessionId: 8, outbox: new MemoryOutbox(), frameMs: 10, WebSocketImpl: FakeSocket});
       stream.push([1]);                            // held until the welcome says where numbering continues
       await stream.open();
       const drained = await stream.drain(3000);
@@ -230,7 +234,8 @@ def test_idb_outbox_survives_a_reload(page: Any) -> None:
     out = js(page, """
       const { IdbOutbox } = await import('/static/js/outbox.js');
       const box = await IdbOutbox.open('mcgip-test-outbox');
-      return {frames: await box.frames(3), meta: await box.getSession(3), pending: await box.pendingSessions()};
+      const frames = await box.frames(3);
+      return {frames, meta: await box.getSession(3), pending: await box.pendingSessions()};
     """)
     assert [f["seq"] for f in out["frames"]] == [1]
     assert out["meta"] == {"session_id": 3, "next_seq": 2, "t0": 5}
@@ -241,9 +246,14 @@ def test_samples_to_path_sorts_and_marks_usable_samples(page: Any) -> None:
     out = js(page, """
       const P = await import('/static/js/review/playback.js');
       const cols = ['t_ms','screen_x','screen_y','image_x','image_y','flags'];
-      const path = P.samplesToPath({columns: cols, samples: [[120, 0, 0, 5, 6, 7], [100, 0, 0, 1, 2, 3], [110, 0, 0, -1, -1, 4]]});
-      const pb = new P.Playback(path.duration); pb.setSpeed(4); pb.advance(3); const t1 = pb.time; pb.advance(100);
-      return {t: Array.from(path.t), x: Array.from(path.x), ok: Array.from(path.ok), duration: path.duration, t1, end: pb.time, playing: pb.playing};
+      const samples = [[120, 0, 0, 5, 6, 7], [100, 0, 0, 1, 2, 3], [110, 0, 0, -1, -1, 4]];
+      const path = P.samplesToPath({columns: cols, samples});
+      const pb = new P.Playback(path.duration);
+      pb.setSpeed(4); pb.advance(3);
+      const t1 = pb.time;
+      pb.advance(100);
+      return {t: Array.from(path.t), x: Array.from(path.x), ok: Array.from(path.ok),
+              duration: path.duration, t1, end: pb.time, playing: pb.playing};
     """)
     assert out["t"] == [0, 10, 20] and out["x"] == [1, -1, 5] and out["ok"] == [1, 0, 1]
     assert (out["duration"], out["t1"], out["end"], out["playing"]) == (20, 12, 20, False)

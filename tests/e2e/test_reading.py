@@ -12,8 +12,8 @@ import pytest
 
 from tests.e2e.conftest import E2EServer
 from tests.e2e.reading_support import (
-    C,
     FLAG_VISIBLE,
+    C,
     WsRelay,
     check_against_scanpath,
     finish_case,
@@ -103,7 +103,8 @@ def test_cut_socket_mid_stream_loses_and_duplicates_nothing(
     page.evaluate("""() => {
       window.seenStatus = [];
       const node = document.querySelector('[data-testid=stream-status]');
-      new MutationObserver(() => seenStatus.push(node.textContent)).observe(node, {childList: true, characterData: true, subtree: true});
+      new MutationObserver(() => seenStatus.push(node.textContent))
+        .observe(node, {childList: true, characterData: true, subtree: true});
     }""")
     wait_replay_end(page)
     finish_case(page, "normal")
@@ -136,7 +137,8 @@ def test_reload_mid_stream_resends_the_outbox_exactly_once(
 
     page.goto(f"{e2e_server.base_url}/read/{case_id}?source=replay&scanpath=/e2e/scan-b.json")
     page.wait_for_selector("#reader[data-state=reading]")
-    assert int(page.get_attribute("#reader", "data-session-id")) == session_id, "the reload resumes the session"
+    resumed = int(page.get_attribute("#reader", "data-session-id"))
+    assert resumed == session_id, "the reload resumes the session"
     wait_replay_end(page)
     finish_case(page, "malignant")
 
