@@ -257,3 +257,29 @@ def test_samples_to_path_sorts_and_marks_usable_samples(page: Any) -> None:
     """)
     assert out["t"] == [0, 10, 20] and out["x"] == [1, -1, 5] and out["ok"] == [1, 0, 1]
     assert (out["duration"], out["t1"], out["end"], out["playing"]) == (20, 12, 20, False)
+
+
+def test_mouse_source_samples_the_last_pointer_position_at_its_rate(page: Any) -> None:
+    out = js(page, """
+      const { MouseSource } = await import('/static/js/gaze/mouse.js');
+      const src = new MouseSource({rateHz: 100});
+      const got = [];
+      src.onSample((s) => got.push(s));
+      await src.start();
+      await new Promise((r) => setTimeout(r, 60));
+      const before = got.length;
+      window.dispatchEvent(new PointerEvent('pointermove', {clientX: 40, clientY: 70}));
+      await new Promise((r) => setTimeout(r, 120));
+      await src.stop();
+      const stopped = got.length;
+      await new Promise((r) => setTimeout(r, 50));
+      return {before, got: got.map((s) => [s.x, s.y, s.valid]), stopped, after: got.length,
+              kind: src.kind, eye: src.isEyeGaze, info: src.info()};
+    """)
+    got = out["got"]
+    assert out["before"] >= 2 and all(not valid for _x, _y, valid in got[: out["before"]])
+    moved = got[out["before"]:]
+    # A still pointer keeps producing samples (dwell), all at the last position.
+    assert len(moved) >= 5 and all(s == [40, 70, True] for s in moved)
+    assert out["stopped"] == out["after"], "no samples after stop()"
+    assert (out["kind"], out["eye"], out["info"]["rate_hz"]) == ("mouse", False, 100)
