@@ -158,6 +158,11 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/login"): Expect(200, 200, 200),
     ("GET", "/cases"): Expect(303, 200, 200),
     ("GET", "/cases/{case_id}"): Expect(303, 200, 200),
+    # Reading and review pages render for any signed-in user; the data API decides what they show.
+    ("GET", "/read/{case_id}"): Expect(303, 200, 200),
+    ("GET", "/review"): Expect(303, 200, 200),
+    ("GET", "/review/sessions/{session_id}"): Expect(303, 200, 200, setup=_reader_session),
+    ("GET", "/review/cases/{case_id}"): Expect(303, 200, 200),
 }
 
 #: Routes exercised by dedicated tests instead (credential handling).
