@@ -106,6 +106,12 @@ def test_cut_socket_mid_stream_loses_and_duplicates_nothing(
       new MutationObserver(() => seenStatus.push(node.textContent))
         .observe(node, {childList: true, characterData: true, subtree: true});
     }""")
+    # The tab is hidden for a while: its samples are kept and flagged, not dropped.
+    page.evaluate(
+        "() => Object.defineProperty(document, 'visibilityState', {get: () => 'hidden', configurable: true})"
+    )
+    page.wait_for_timeout(400)
+    page.evaluate("() => delete document.visibilityState")
     wait_replay_end(page)
     finish_case(page, "normal")
 
@@ -116,6 +122,9 @@ def test_cut_socket_mid_stream_loses_and_duplicates_nothing(
     check_against_scanpath(samples, scanpath, W, H)
     session = e2e_server.ok("GET", f"/api/sessions/{session_id}", "alice")
     assert session["sample_count"] == len(scanpath)
+    hidden = (samples[:, C["flags"]].astype(int) & FLAG_VISIBLE) == 0
+    assert 5 <= hidden.sum() < len(scanpath) - 5, "samples taken while the tab was hidden are flagged"
+    assert not hidden[0] and not hidden[-1]
 
 
 def test_reload_mid_stream_resends_the_outbox_exactly_once(
