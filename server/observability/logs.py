@@ -90,3 +90,37 @@ async def request_id_middleware(
         request_id_var.reset(token)
     response.headers[REQUEST_ID_HEADER] = rid
     return response
+
+
+class ContextFormatter(logging.Formatter):
+    """Plain-text lines with ``[request <id>]`` / ``[job <id>]`` after the logger name when set."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = ""
+        if getattr(record, "request_id", None):
+            ids += f" [request {record.request_id}]"  # type: ignore[attr-defined]
+        if getattr(record, "job_id", None) is not None:
+            ids += f" [job {record.job_id}]"  # type: ignore[attr-defined]
+        record.ids = ids
+        return super().format(record)
+
+
+def configure_log_format(fmt: str | None = None) -> None:
+    """Format the root handlers' output with the ids: ``json`` (one object per line) or ``text``.
+
+    Args:
+        fmt: ``"json"`` or ``"text"``; default from ``MCGIP_LOG_FORMAT`` (text when unset).
+    """
+    import os
+
+    install_record_factory()
+    chosen = (fmt or os.environ.get("MCGIP_LOG_FORMAT", "text")).lower()
+    formatter: logging.Formatter = JsonFormatter() if chosen == "json" else ContextFormatter()
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO)
+    for handler in root.handlers:
+        handler.setFormatter(formatter)

@@ -200,6 +200,20 @@ def claim(db: Database, worker_id: str, kinds: frozenset[str] | None = None) -> 
     return None
 
 
+def claim_job(db: Database, job_id: int, worker_id: str) -> Job | None:
+    """Claim one specific queued job (e.g. for a foreground CLI run); None if it is not claimable."""
+    now = utcnow()
+    with db.session() as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, *_claimable(now, None))
+            .values(**_claim_values(worker_id, now))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return _reload(session, job_id)
+
+
 def _reload(session: Session, job_id: int) -> Job:
     session.flush()
     job = session.get(Job, job_id, populate_existing=True)

@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 from server.db import Database
 from server.models import WorkerHeartbeat, utcnow
-from server.observability.logs import install_record_factory, job_context
+from server.observability.logs import configure_log_format, job_context
 from server.settings import Settings
 from server.worker import queue, schedule
 from server.worker.context import JobCancelled, JobContext, JobLost, PermanentError
@@ -75,6 +75,15 @@ class Worker:
         finally:
             self._current[lane] = None
         return job.id
+
+    def run_job(self, job_id: int) -> bool:
+        """Claim and run one specific queued job here; False when it was not claimable."""
+        job = queue.claim_job(self.db, job_id, self.id)
+        if job is None:
+            return False
+        with job_context(job.id):
+            self._execute(JobRef.of(job))
+        return True
 
     def _execute(self, job: JobRef) -> None:
         logger.info("job %s (%s) started, attempt %s", job.id, job.kind, job.attempts)
@@ -210,7 +219,7 @@ class Worker:
 
 def run_worker(settings: Settings, *, options: WorkerOptions | None = None) -> None:
     """Run a worker until SIGTERM/SIGINT (``mcgip worker``)."""
-    install_record_factory()
+    configure_log_format()
     worker = Worker(settings, options)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop.set())

@@ -77,7 +77,8 @@ def _assignment(w: World) -> dict[str, Any]:
 
 def _finished_job(client: TestClient, w: World, headers_for: Callable[[str], dict[str, str]]) -> None:
     """A cancelled (so finished) job, so its event stream ends at once."""
-    job = client.post("/api/jobs", json={"kind": "pairs", "dataset_id": w.dataset_id}, headers=headers_for("admin"))
+    body = {"kind": "pairs", "dataset_id": w.dataset_id}
+    job = client.post("/api/jobs", json=body, headers=headers_for("admin"))
     assert job.status_code == 201, job.text
     w.ids["job_id"] = job.json()["id"]
     client.post(f"/api/jobs/{w.ids['job_id']}/cancel", headers=headers_for("admin"))
@@ -104,6 +105,18 @@ def _model(client: TestClient, w: World, _headers_for: Callable[[str], dict[str,
     w.ids["model_id"] = make_model_version(ctx.db, BlobStore(ctx.settings.blob_dir), w.dataset_id)
 
 
+def _pairs_job(w: World) -> dict[str, Any]:
+    return {"json": {"kind": "pairs", "dataset_id": w.dataset_id}}
+
+
+def _onnx_format(_w: World) -> dict[str, Any]:
+    return {"params": {"format": "onnx"}}
+
+
+def _case_form(w: World) -> dict[str, Any]:
+    return {"data": {"case_id": w.case_id}}
+
+
 #: (method, path template) -> expected statuses. Extend it with every new route.
 MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/health"): Expect(200, 200, 200),
@@ -127,17 +140,19 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/cases/{case_id}/assignments"): Expect(401, 403, 201, _assignment),
     ("DELETE", "/api/cases/{case_id}/assignments/{reader_id}"): Expect(401, 403, 204),
     ("GET", "/api/worklist"): Expect(401, 200, 200),
-    ("POST", "/api/jobs"): Expect(401, 403, 201, lambda w: {"json": {"kind": "pairs", "dataset_id": w.dataset_id}}),
+    ("POST", "/api/jobs"): Expect(401, 403, 201, _pairs_job),
     ("GET", "/api/jobs"): Expect(401, 403, 200),
     ("GET", "/api/jobs/{job_id}"): Expect(401, 403, 200, setup=_finished_job),
     ("POST", "/api/jobs/{job_id}/cancel"): Expect(401, 403, 200, setup=_finished_job),
     ("GET", "/api/jobs/{job_id}/events"): Expect(401, 403, 200, setup=_finished_job),
+    ("GET", "/api/datasets/{dataset_id}/retrain-policy"): Expect(401, 403, 200),
+    ("PUT", "/api/datasets/{dataset_id}/retrain-policy"): Expect(401, 403, 200, _json({"min_new_sessions": 5})),
     ("GET", "/api/models"): Expect(401, 200, 200),
     ("GET", "/api/models/{model_id}"): Expect(401, 200, 200, setup=_model),
     ("GET", "/api/models/{model_id}/card"): Expect(401, 200, 200, setup=_model),
-    ("GET", "/api/models/{model_id}/export"): Expect(401, 403, 200, lambda _w: {"params": {"format": "onnx"}}, _model),
+    ("GET", "/api/models/{model_id}/export"): Expect(401, 403, 200, _onnx_format, _model),
     ("POST", "/api/models/{model_id}/promote"): Expect(401, 403, 200, setup=_model),
-    ("POST", "/api/models/{model_id}/embed"): Expect(401, 200, 200, lambda w: {"data": {"case_id": w.case_id}}, _model),
+    ("POST", "/api/models/{model_id}/embed"): Expect(401, 200, 200, _case_form, _model),
     ("GET", "/api/cases/{case_id}/similar"): Expect(401, 200, 200),
     ("GET", "/metrics"): Expect(200, 200, 200),
     # Reading sessions: readers see and change only their own; changes are the session reader's alone.
@@ -163,6 +178,13 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/review"): Expect(303, 200, 200),
     ("GET", "/review/sessions/{session_id}"): Expect(303, 200, 200, setup=_reader_session),
     ("GET", "/review/cases/{case_id}"): Expect(303, 200, 200),
+    # Admin dashboard: statistics, the retraining form's check and the page (readers get a 403 page).
+    ("GET", "/api/stats/gaze"): Expect(401, 403, 200),
+    ("GET", "/api/stats/pairs"): Expect(401, 403, 200, lambda w: {"params": {"dataset_id": w.dataset_id}}),
+    ("POST", "/api/dashboard/retrain-plan"): Expect(
+        401, 403, 200, lambda w: {"json": {"dataset_id": w.dataset_id, "epochs": 1}}
+    ),
+    ("GET", "/dashboard"): Expect(303, 403, 200),
 }
 
 #: Routes exercised by dedicated tests instead (credential handling).
