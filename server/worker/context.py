@@ -47,6 +47,17 @@ class PermanentError(Exception):
     """A failure that a retry cannot fix (invalid config, missing data): fail without retrying."""
 
 
+def _load_prctl() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: the stale-heartbeat requeue still bounds the damage
+        return None
+
+
+# Resolved once in the parent: the child must not dlopen (or take any lock) between fork and exec.
+_PRCTL = _load_prctl()
+
+
 def _die_with_parent() -> None:
     """In the child before exec: own process group, and SIGKILL when the worker thread dies.
 
@@ -55,11 +66,8 @@ def _die_with_parent() -> None:
     folder that a new worker has resumed after this worker was killed.
     """
     os.setsid()
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: the stale-heartbeat requeue still bounds the damage
-        pass
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class JobContext:
