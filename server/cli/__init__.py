@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.cli.app import app
 from server.cli import bench, db, demo, serve, users  # noqa: F401  (registers commands)
-from server.cli import gaze_io  # noqa: F401  (import/export gaze commands)
+from server.cli import gaze_io, tracker  # noqa: F401  (gaze import/export, tracker bridge)
 from server.cli import export_model, pairs, train  # noqa: F401  (pairs, train, export model)
 
 

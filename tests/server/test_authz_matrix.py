@@ -173,6 +173,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/login"): Expect(200, 200, 200),
     ("GET", "/cases"): Expect(303, 200, 200),
     ("GET", "/cases/{case_id}"): Expect(303, 200, 200),
+    ("GET", "/calibrate"): Expect(303, 200, 200),
     # Reading and review pages render for any signed-in user; the data API decides what they show.
     ("GET", "/read/{case_id}"): Expect(303, 200, 200),
     ("GET", "/review"): Expect(303, 200, 200),

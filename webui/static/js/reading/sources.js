@@ -3,6 +3,7 @@
 
 import '../gaze/mouse.js';
 import '../gaze/replay.js';
+import '../gaze/eye-sources.js';
 import { createSource, sourceClass, sourceKinds } from '../gaze/source.js';
 import { loadScanpath } from '../gaze/replay.js';
 

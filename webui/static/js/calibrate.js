@@ -1,0 +1,54 @@
+// The calibration page: camera check, settings, 9-point calibration and validation, then back to
+// the page the reader came from. The WebGazer model stays in this browser for the reading pages.
+
+import { CalibrationOverlay, loadCalibration, loadSettings } from './gaze/calibration.js';
+import { showCameraProblem } from './gaze/webcam.js';
+import { CameraError, checkCamera, loadWebGazer, releaseCamera } from './gaze/webgazer-loader.js';
+
+const root = document.getElementById('calibrate');
+const status = document.getElementById('calibrate-status');
+
+function describe(calibration) {
+  if (!calibration || !calibration.validation) return 'none';
+  const v = calibration.validation;
+  return `${new Date(calibration.calibrated_at).toLocaleString()}: mean ${v.mean_px} px (${v.mean_deg}°), `
+    + `max ${v.max_px} px (${v.max_deg}°)`;
+}
+
+async function run() {
+  root.dataset.state = 'running';
+  status.textContent = 'Opening the camera…';
+  try {
+    await checkCamera();
+  } catch (err) {
+    root.dataset.state = 'error';
+    status.textContent = err instanceof CameraError ? err.message : String(err);
+    showCameraProblem(status.textContent);
+    return;
+  }
+  const wg = await loadWebGazer();
+  const overlay = new CalibrationOverlay({ webgazer: wg });
+  wg.setGazeListener((data) => overlay.feed(data ? data.x : NaN, data ? data.y : NaN));
+  status.textContent = 'Starting the face tracker…';
+  await wg.begin();
+  wg.removeMouseEventListeners();
+  try {
+    const calibration = await overlay.runFull(loadSettings());
+    document.getElementById('last-calibration').textContent = describe(calibration);
+    status.textContent = calibration.below_bound ? 'Calibrated.' : 'Calibrated, but worse than the accuracy bound.';
+    root.dataset.state = 'done';
+    document.getElementById('continue-link').hidden = false;
+  } finally {
+    wg.clearGazeListener();
+    releaseCamera();
+    wg.end();
+  }
+}
+
+document.getElementById('last-calibration').textContent = describe(loadCalibration());
+document.getElementById('calibrate-btn').addEventListener('click', () => {
+  run().catch((err) => {
+    root.dataset.state = 'error';
+    status.textContent = `Calibration failed: ${err.message}`;
+  });
+});
