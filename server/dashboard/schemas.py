@@ -46,7 +46,9 @@ class SourceSessions(BaseModel):
 class CalibrationStats(BaseModel):
     """Distribution of the validation error sessions record in ``source_info``."""
 
-    key: str = Field(description="the source_info key read")
+    key: str = Field(
+        description="the top-level source_info key read (webcam sessions: calibration.validation.mean_px)"
+    )
     sessions_with: int
     sessions_without: int
     mean: float | None

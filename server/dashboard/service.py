@@ -30,8 +30,10 @@ from server.dashboard.schemas import (
 from server.models import Case, Dataset, Pair, ReadingSession, SessionStatus, User
 from server.worker.snapshot import gaze_settings
 
-#: The ``source_info`` key gaze sources record their validation (calibration) error under, in screen px.
+#: Where gaze sources record their validation (calibration) error in ``source_info``, in screen px:
+#: a top-level key any source may set, and the webcam calibration's validation result.
 CALIBRATION_KEY = "validation_error_px"
+WEBCAM_VALIDATION_PATH = ("calibration", "validation", "mean_px")
 SIMILARITY_BINS = 20
 _Stmt = TypeVar("_Stmt", bound=Select)
 CALIBRATION_BINS = 12
@@ -51,15 +53,25 @@ def _in_scope(stmt: _Stmt, dataset_id: int | None) -> _Stmt:
     return stmt.join(Case, Case.id == ReadingSession.case_id).where(Case.dataset_id == dataset_id)
 
 
-def calibration_error(source_info: dict[str, Any] | None) -> float | None:
-    """The recorded validation error in px, if present and a finite non-negative number."""
-    if not isinstance(source_info, dict):
-        return None
-    value = source_info.get(CALIBRATION_KEY)
+def _finite_non_negative(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value)
-    return value if math.isfinite(value) and value >= 0 else None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def calibration_error(source_info: dict[str, Any] | None) -> float | None:
+    """The recorded validation error in px (``validation_error_px``, else the webcam calibration's
+    ``calibration.validation.mean_px``), if present and a finite non-negative number."""
+    if not isinstance(source_info, dict):
+        return None
+    direct = _finite_non_negative(source_info.get(CALIBRATION_KEY))
+    if direct is not None:
+        return direct
+    node: object = source_info
+    for key in WEBCAM_VALIDATION_PATH:
+        node = node.get(key) if isinstance(node, dict) else None
+    return _finite_non_negative(node)
 
 
 def _by_reader(session: Session, dataset_id: int | None) -> list[ReaderSessions]:

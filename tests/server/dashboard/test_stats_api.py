@@ -22,7 +22,9 @@ def test_gaze_stats_per_reader_case_source_and_calibration(
     alice, bob = users.reader.id, users.reader2.id
     add_session(db, c1, alice, info={"validation_error_px": 40}, samples=100)
     add_session(db, c1, alice, status=SessionStatus.aborted, samples=5)
-    add_session(db, c2, alice, source="webcam", info={"validation_error_px": 120.0}, samples=50)
+    # The webcam source records its calibration's validation result in a nested object.
+    webcam_info = {"calibration": {"validation": {"mean_px": 120.0, "mean_deg": 2.4}}, "drift_check": None}
+    add_session(db, c2, alice, source="webcam", info=webcam_info, samples=50)
     add_session(db, c1, bob, source="webcam", info={"validation_error_px": 200}, samples=70)
     # Not a number, and a boolean: neither counts as a recorded error.
     add_session(db, c2, bob, source="tracker", status=SessionStatus.open, info={"validation_error_px": "bad"})
