@@ -5,29 +5,41 @@ only then acknowledges. Within that transaction the target sessions are locked f
 on PostgreSQL, the database write lock on SQLite), so a session cannot be finished between the
 "is it open?" check and the insert, and a chunk can never land in a finished session.
 
-Duplicates are resolved by the database, not by a read-then-insert: ``INSERT ... ON CONFLICT
-(session_id, seq) DO NOTHING RETURNING`` inserts a new seq and silently skips a stored one, even
-when two writers (two server processes on one PostgreSQL) race on the same seq; the loser waits
-for the winner's transaction and then skips, so no IntegrityError reaches the ingest path.
+Duplicates (a resend, or the same seq twice in a batch) are harmless. Every writer locks the
+target sessions before touching their chunks, so the stored seqs read under that lock are exact
+until commit: known seqs are skipped and new ones inserted without a unique-key violation, even
+with two writers (two server processes on one PostgreSQL) racing on the same seq; the second waits
+for the first's commit and then sees its rows. The insert still says ``ON CONFLICT (session_id,
+seq) DO NOTHING``, so the unique constraint stays the final guarantee and never surfaces as an
+IntegrityError.
+
+Looking stored seqs up costs more than the insert itself, and at ingest nearly every frame is new.
+With ``optimistic=True`` the lookup is skipped: the insert's row count must then equal the number
+of frames, and ``ResendsFound`` is raised otherwise, telling the caller to roll back and call again
+with ``optimistic=False``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Dialect, Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from server.models import GazeChunk, ReadingSession, SessionStatus
+from server.models import GazeChunk, ReadingSession, SessionStatus, utcnow
 from server.reading.samples import COLUMN, ENCODING_F64_ROWS, FloatArray, encode
 
 Executor = Session | Connection
 
 _SESSIONS = cast(Table, ReadingSession.__table__)
 _CHUNKS = cast(Table, GazeChunk.__table__)
+#: Keys per lookup of stored seqs (two bound parameters each; well under every backend's limit).
+_KEYS_PER_QUERY = 400
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,10 @@ class FrameResult:
         return self.code is None
 
 
+class ResendsFound(Exception):
+    """An optimistic insert met stored seqs; roll back and store again with ``optimistic=False``."""
+
+
 DUPLICATE = FrameResult()
 INSERTED = FrameResult(inserted=True)
 
@@ -60,6 +76,11 @@ INSERTED = FrameResult(inserted=True)
 def _dialect(executor: Executor) -> str:
     bind = executor.get_bind() if isinstance(executor, Session) else executor
     return bind.dialect.name
+
+
+def _reliable_multi_rowcount(executor: Executor) -> bool:
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    return bool(bind.dialect.supports_sane_multi_rowcount)
 
 
 def lock_sessions(executor: Executor, session_ids: Sequence[int]) -> dict[int, tuple[SessionStatus, int]]:
@@ -81,14 +102,67 @@ def lock_sessions(executor: Executor, session_ids: Sequence[int]) -> dict[int, t
     return {row.id: (SessionStatus(row.status), row.reader_id) for row in executor.execute(query)}
 
 
-def _insert_statement(dialect: str) -> Any:
-    table = _CHUNKS
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["session_id", "seq"])
-        .returning(table.c.session_id, table.c.seq)
-    )
+_INSERT_COLUMNS = (
+    "session_id",
+    "seq",
+    "n_samples",
+    "t_first_ms",
+    "t_last_ms",
+    "encoding",
+    "data",
+    "received_at",
+)
+
+
+@dataclass(frozen=True)
+class _CompiledInsert:
+    sql: str
+    positional: bool
+    received_at: Callable[[datetime], Any]
+
+
+@lru_cache(maxsize=4)
+def _compiled_insert(dialect: Dialect) -> _CompiledInsert:
+    """The chunk INSERT rendered once for ``dialect``.
+
+    Ingest inserts thousands of rows a second; executing pre-rendered SQL with plain parameter
+    tuples skips SQLAlchemy's per-row parameter processing, which otherwise costs more than the
+    database work.
+    """
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(_CHUNKS).values({c: bindparam(c) for c in _INSERT_COLUMNS})
+    compiled = stmt.on_conflict_do_nothing(index_elements=["session_id", "seq"]).compile(dialect=dialect)
+    positional = bool(compiled.positional)
+    if positional and tuple(compiled.positiontup or ()) != _INSERT_COLUMNS:
+        raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
+    process = _CHUNKS.c.received_at.type.bind_processor(dialect) or (lambda value: value)
+    return _CompiledInsert(sql=compiled.string, positional=positional, received_at=process)
+
+
+def _insert_rows(executor: Executor, rows: list[tuple[Any, ...]]) -> int:
+    """Insert chunk rows (``_INSERT_COLUMNS`` order, without received_at); returns rows inserted."""
+    conn = executor.connection() if isinstance(executor, Session) else executor
+    compiled = _compiled_insert(conn.dialect)
+    received = compiled.received_at(utcnow())
+    params: list[Any]
+    if compiled.positional:
+        params = [(*row, received) for row in rows]
+    else:
+        params = [dict(zip(_INSERT_COLUMNS, (*row, received), strict=True)) for row in rows]
+    return int(conn.exec_driver_sql(compiled.sql, params).rowcount)
+
+
+def _stored_keys(executor: Executor, keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (session_id, seq) pairs of ``keys`` are already stored."""
+    found: set[tuple[int, int]] = set()
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        part = ordered[start : start + _KEYS_PER_QUERY]
+        query = select(_CHUNKS.c.session_id, _CHUNKS.c.seq).where(
+            tuple_(_CHUNKS.c.session_id, _CHUNKS.c.seq).in_(part)
+        )
+        found.update((int(sid), int(seq)) for sid, seq in executor.execute(query))
+    return found
 
 
 def _check(frame: FrameIn, sessions: dict[int, tuple[SessionStatus, int]]) -> FrameResult | None:
@@ -103,23 +177,28 @@ def _check(frame: FrameIn, sessions: dict[int, tuple[SessionStatus, int]]) -> Fr
     return None
 
 
-def store_frames(executor: Executor, frames: Sequence[FrameIn]) -> list[FrameResult]:
+def store_frames(
+    executor: Executor, frames: Sequence[FrameIn], *, optimistic: bool = False
+) -> list[FrameResult]:
     """Insert frames as chunks and update their sessions' counters, without committing.
 
     Args:
         executor: ORM session or Core connection inside an open transaction.
         frames: Validated frames, possibly for several sessions, possibly with duplicates.
+        optimistic: Assume no frame is stored yet (see the module notes).
 
     Returns:
         One result per frame, in order. A frame whose (session, seq) is already stored, or
         repeated within ``frames``, is a success without a new row.
+
+    Raises:
+        ResendsFound: only when ``optimistic``; the transaction then holds a partial insert.
     """
     if not frames:
         return []
-    dialect = _dialect(executor)
     sessions = lock_sessions(executor, [f.session_id for f in frames])
     results: list[FrameResult | None] = [None] * len(frames)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     first_index: dict[tuple[int, int], int] = {}
     t_col = COLUMN["t_ms"]
     for i, frame in enumerate(frames):
@@ -133,21 +212,20 @@ def store_frames(executor: Executor, frames: Sequence[FrameIn]) -> list[FrameRes
             continue
         first_index[key] = i
         n = int(frame.samples.shape[0])
+        t_first, t_last = float(frame.samples[0, t_col]), float(frame.samples[n - 1, t_col])
         rows.append(
-            {
-                "session_id": frame.session_id,
-                "seq": frame.seq,
-                "n_samples": n,
-                "t_first_ms": float(frame.samples[0, t_col]),
-                "t_last_ms": float(frame.samples[n - 1, t_col]),
-                "encoding": ENCODING_F64_ROWS,
-                "data": encode(frame.samples),
-            }
+            (frame.session_id, frame.seq, n, t_first, t_last, ENCODING_F64_ROWS, encode(frame.samples))
         )
-    inserted: set[tuple[int, int]] = set()
+    optimistic = optimistic and _reliable_multi_rowcount(executor)
+    if not optimistic and rows:
+        # Sessions are locked, so what is stored now stays exactly what is stored until commit.
+        stored = _stored_keys(executor, set(first_index))
+        rows = [row for row in rows if (row[0], row[1]) not in stored]
+    inserted = {(row[0], row[1]) for row in rows}
     if rows:
-        result = executor.execute(_insert_statement(dialect), rows)
-        inserted = {(int(r[0]), int(r[1])) for r in result}
+        count = _insert_rows(executor, rows)
+        if optimistic and count != len(rows):
+            raise ResendsFound(f"{len(rows) - count} of {len(rows)} frames were already stored")
     added: dict[int, list[int]] = {}
     for key, i in first_index.items():
         if key in inserted:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from server.db import Database
-from server.reading.store import FrameIn, FrameResult, store_frames
+from server.reading.store import FrameIn, FrameResult, ResendsFound, store_frames
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class WriterStats:
     inserted: int = 0
     failures: int = 0
     max_batch: int = 0
+    resend_batches: int = 0
 
 
 class GazeWriter:
@@ -163,8 +164,14 @@ class GazeWriter:
     def _commit(self, frames: list[FrameIn]) -> list[FrameResult]:
         conn = self._connection()
         try:
-            with conn.begin():
-                results = store_frames(conn, frames)
+            try:
+                with conn.begin():
+                    results = store_frames(conn, frames, optimistic=True)
+            except ResendsFound:
+                # Rare (resends after a reconnect): the batch was rolled back; store it checking seqs.
+                self.stats.resend_batches += 1
+                with conn.begin():
+                    results = store_frames(conn, frames)
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 self._conn = None

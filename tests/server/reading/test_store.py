@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from server.db import Database
 from server.models import GazeChunk, ReadingSession, SessionStatus
 from server.reading import samples as codec
 from server.reading.service import session_samples
-from server.reading.store import FrameIn, store_frames
+from server.reading.store import FrameIn, ResendsFound, store_frames
 from tests.conftest import Users
 from tests.server.reading.conftest import Reading, make_samples
 
@@ -70,7 +71,28 @@ def test_racing_writers_store_each_seq_once(reading: Reading, db: Database, user
         assert reading_row is not None
         assert (reading_row.chunk_count, reading_row.sample_count) == (40, 160)
         stored = session_samples(session, sid)
+        received = session.scalars(select(GazeChunk.received_at).where(GazeChunk.session_id == sid)).all()
     assert np.array_equal(stored, np.concatenate([f.samples for f in frames]))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert all(abs((r.replace(tzinfo=None) - now).total_seconds()) < 120 for r in received)
+
+
+def test_optimistic_store_refuses_resends_so_the_caller_can_retry(
+    reading: Reading, db: Database, users: Users
+) -> None:
+    sid = reading.open_session()["id"]
+    with db.session() as session:
+        assert all(
+            r.inserted
+            for r in store_frames(session, frames_for(sid, users.reader.id, range(3)), optimistic=True)
+        )
+    with pytest.raises(ResendsFound), db.session() as session:
+        store_frames(session, frames_for(sid, users.reader.id, range(2, 5)), optimistic=True)
+    with db.session() as session:
+        results = store_frames(session, frames_for(sid, users.reader.id, range(2, 5)))
+        assert [r.inserted for r in results] == [False, True, True]
+        row = session.get(ReadingSession, sid)
+        assert row is not None and (row.chunk_count, row.sample_count) == (5, 20)
 
 
 def test_refusals_leave_no_rows(reading: Reading, db: Database, users: Users) -> None:
