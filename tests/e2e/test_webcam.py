@@ -21,7 +21,7 @@ from PIL import Image
 from skimage import data
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, E2EServer
-from tests.e2e.reading_support import C, FLAG_EYE, FLAG_VALID, FLAG_VISIBLE, finish_case, stored_samples
+from tests.e2e.reading_support import FLAG_EYE, FLAG_VALID, FLAG_VISIBLE, C, finish_case, stored_samples
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,9 @@ def test_denied_camera_explains_and_falls_back(
     offline_reader: Callable[..., tuple[Any, list[str]]], make_case: Callable[..., int], e2e_server: E2EServer
 ) -> None:
     case_id = make_case(("alice",))
-    deny = "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotAllowedError'));"
+    deny = (
+        "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotAllowedError'));"
+    )
     page, _ = offline_reader(deny)
     page.goto(f"{e2e_server.base_url}/read/{case_id}?source=webcam")
     problem = page.wait_for_selector("[data-testid=camera-problem]")
