@@ -156,7 +156,8 @@ def test_denied_camera_explains_and_falls_back(
 ) -> None:
     case_id = make_case(("alice",))
     deny = (
-        "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('no', 'NotAllowedError'));"
+        "navigator.mediaDevices.getUserMedia = () => "
+        "Promise.reject(new DOMException('camera blocked', 'NotAllowedError'));"
     )
     page, _ = offline_reader(deny)
     page.goto(f"{e2e_server.base_url}/read/{case_id}?source=webcam")
