@@ -30,6 +30,8 @@ export class TrackerSource extends GazeSource {
     this.socket = null;
     this.closed = false;
     this.retryMs = 500;
+    this.persisting = null;
+    this.dirty = false;
   }
 
   info() { return this.details; }
@@ -95,20 +97,37 @@ export class TrackerSource extends GazeSource {
     }
   }
 
-  async persist() {
+  /**
+   * Store the accumulated tracker details with the session. PATCHes run one after another and
+   * each sends the latest state: PATCH replaces the whole `tracker` key, so an older request
+   * finishing last must not overwrite newer details.
+   */
+  persist() {
     const id = this.sessionId();
-    if (!id) return;
-    try {
-      await api(`/api/sessions/${id}`, { method: 'PATCH', json: { source_info: { tracker: this.details.tracker } } });
-    } catch (err) {
-      console.warn('could not store tracker details with the session', err);
+    if (!id) return Promise.resolve();
+    this.dirty = true;
+    if (!this.persisting) {
+      this.persisting = (async () => {
+        while (this.dirty) {
+          this.dirty = false;
+          try {
+            await api(`/api/sessions/${id}`, { method: 'PATCH', json: { source_info: { tracker: this.details.tracker } } });
+          } catch (err) {
+            console.warn('could not store tracker details with the session', err);
+          }
+        }
+        this.persisting = null;
+      })();
     }
+    return this.persisting;
   }
 
   async stop() {
     this.closed = true;
     this.running = false;
     if (this.socket) this.socket.close(1000);
+    // Tracker details still being stored must land before the session is finished.
+    if (this.persisting) await this.persisting;
   }
 }
 
