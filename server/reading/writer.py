@@ -9,7 +9,10 @@ therefore acknowledged only after its commit, and the cost of a commit is shared
 
 The writer keeps its own connection; on SQLite it sets ``synchronous=FULL`` on it so that an
 acknowledged frame survives power loss too, not only a process crash (WAL mode with the default
-NORMAL may lose the last commits on power loss).
+NORMAL may lose the last commits on power loss). SQLite normally checkpoints the WAL inside
+whichever commit crosses the threshold, which stalls that commit (and every ack behind it) for
+tens of milliseconds; the writer's connection turns that off and a side thread checkpoints
+passively instead, which never blocks the writer.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from server.reading.store import FrameIn, FrameResult, ResendsFound, store_frame
 logger = logging.getLogger(__name__)
 
 Callback = Callable[[FrameResult], None]
+
+#: Seconds between passive WAL checkpoints on SQLite.
+CHECKPOINT_INTERVAL_S = 1.0
 
 #: Result for frames that could not be stored because the database failed; the client resends.
 UNAVAILABLE = FrameResult("unavailable", "the database did not accept the frame; resend it later")
@@ -78,6 +84,8 @@ class GazeWriter:
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -86,8 +94,14 @@ class GazeWriter:
     def start(self) -> None:
         if self.running:
             return
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="gaze-writer", daemon=True)
         self._thread.start()
+        if self.db.is_sqlite and CHECKPOINT_INTERVAL_S > 0:
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="gaze-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Store everything already queued, then end the thread."""
@@ -98,6 +112,10 @@ class GazeWriter:
         if self._thread.is_alive():
             logger.error("gaze writer did not finish within %.0f s", timeout)
         self._thread = None
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout)
+            self._checkpointer = None
 
     def submit(self, frame: FrameIn, loop: asyncio.AbstractEventLoop, callback: Callback) -> None:
         """Queue ``frame``; ``callback(result)`` later runs on ``loop`` after the commit.
@@ -120,6 +138,7 @@ class GazeWriter:
             self._conn = self.db.engine.connect()
             if self.db.is_sqlite:
                 self._conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                self._conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
                 self._conn.commit()
         return self._conn
 
@@ -181,6 +200,18 @@ class GazeWriter:
         self.stats.inserted += sum(r.inserted for r in results)
         self.stats.max_batch = max(self.stats.max_batch, len(frames))
         return results
+
+    def _checkpoint_loop(self) -> None:
+        """Copy committed WAL pages into the database file now and then, without blocking writers."""
+        while True:
+            stopping = self._stopping.wait(CHECKPOINT_INTERVAL_S)
+            try:
+                with self.db.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except SQLAlchemyError:
+                logger.exception("WAL checkpoint failed")
+            if stopping:
+                return
 
     @staticmethod
     def _deliver(batch: list[_Pending], results: list[FrameResult]) -> None:
