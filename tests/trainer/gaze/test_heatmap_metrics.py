@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from bench.pairs import paper_moments as paper_style_moments
 from trainer.gaze import (
     case_heatmap,
     dhash,
@@ -19,26 +20,6 @@ from trainer.gaze import (
 )
 from trainer.gaze.dhash import dhash_batch, dhash_similarity_tiles
 from trainer.gaze.moments import moment_features_batch, moment_similarity_tiles
-
-
-def paper_style_moments(img: np.ndarray) -> tuple[float, float]:
-    """Per-pixel double loop as in the paper's code, in float64."""
-    h, w = img.shape
-    m00 = m10 = m01 = 0.0
-    for y in range(h):
-        for x in range(w):
-            v = float(img[y, x])
-            m00 += v
-            m10 += x * v
-            m01 += y * v
-    xc, yc = m10 / m00, m01 / m00
-    mu20 = mu02 = 0.0
-    for y in range(h):
-        for x in range(w):
-            v = float(img[y, x])
-            mu20 += (x - xc) ** 2 * v
-            mu02 += (y - yc) ** 2 * v
-    return m00, (mu20 + mu02) / m00**2
 
 
 def test_heatmap_peaks_at_fixation_and_weights_duration() -> None:
@@ -145,7 +126,10 @@ def test_hash_and_correlation_properties(a: np.ndarray, b: np.ndarray) -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     patch=arrays(np.float64, (6, 6), elements=st.floats(0.0, 1.0, allow_nan=False, width=32)),
-    dy=st.integers(0, 26), dx=st.integers(0, 26), ey=st.integers(0, 26), ex=st.integers(0, 26),
+    dy=st.integers(0, 26),
+    dx=st.integers(0, 26),
+    ey=st.integers(0, 26),
+    ex=st.integers(0, 26),
 )
 def test_moments_are_translation_invariant(patch: np.ndarray, dy: int, dx: int, ey: int, ex: int) -> None:
     a = np.zeros((32, 32))
