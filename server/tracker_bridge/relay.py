@@ -23,7 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from server.context import AppContext
 from server.reading.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, origin_allowed
-from server.reading.ws import _authenticate as authenticate_socket
+from server.reading.ws import authenticate_socket
 from server.tracker_bridge.messages import RelayError, parse_bridge_message
 
 logger = logging.getLogger(__name__)
