@@ -23,8 +23,8 @@ from server.pages.calibration import router as calibration_page_router
 from server.pages.dashboard import router as dashboard_page_router
 from server.pages.routes import router as pages_router
 from server.pages.templating import NODE_MODULES_DIR, STATIC_DIR, VENDOR_PACKAGES
-from server.registry.routes import router as registry_router
 from server.reading.routes import router as reading_router
+from server.registry.routes import router as registry_router
 from server.settings import Settings, get_settings
 from server.tracker_bridge.relay import router as tracker_relay_router
 from server.users.routes import router as users_router
@@ -62,9 +62,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_record_factory()
     app.middleware("http")(request_id_middleware)
-    routers = (health_router, auth_router, users_router, cases_router, pages_router, jobs_router, reading_router,
-               registry_router, metrics_router, dashboard_router, dashboard_page_router)
-    for router in (*routers, calibration_page_router, tracker_relay_router):
+    routers = (
+        health_router,
+        auth_router,
+        users_router,
+        cases_router,
+        pages_router,
+        jobs_router,
+        reading_router,
+        registry_router,
+        metrics_router,
+        dashboard_router,
+        dashboard_page_router,
+        calibration_page_router,
+        tracker_relay_router,
+    )
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for name, subdir in VENDOR_PACKAGES.items():

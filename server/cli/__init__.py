@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+# Importing a command module registers its commands on ``app``.
+from server.cli import (  # noqa: F401
+    bench,
+    db,
+    demo,
+    export_model,
+    gaze_io,
+    pairs,
+    serve,
+    tracker,
+    train,
+    users,
+)
 from server.cli.app import app
-from server.cli import bench, db, demo, serve, users  # noqa: F401  (registers commands)
-from server.cli import gaze_io, tracker  # noqa: F401  (gaze import/export, tracker bridge)
-from server.cli import export_model, pairs, train  # noqa: F401  (pairs, train, export model)
 
 
 def main() -> None:

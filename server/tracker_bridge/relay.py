@@ -22,8 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from server.context import AppContext
-from server.reading.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, origin_allowed
-from server.reading.ws import authenticate_socket
+from server.reading.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, authenticate_socket, origin_allowed
 from server.tracker_bridge.messages import RelayError, parse_bridge_message
 
 logger = logging.getLogger(__name__)

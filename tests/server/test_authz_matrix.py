@@ -122,7 +122,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/health"): Expect(200, 200, 200),
     ("GET", "/api/auth/me"): Expect(401, 200, 200),
     ("GET", "/api/users"): Expect(401, 403, 200),
-    ("POST", "/api/users"): Expect(401, 403, 201, _json({"username": "carol", "password": "long-enough-pw", "role": "reader"})),
+    ("POST", "/api/users"): Expect(
+        401, 403, 201, _json({"username": "carol", "password": "long-enough-pw", "role": "reader"})
+    ),
     ("PATCH", "/api/users/{user_id}"): Expect(401, 403, 200, _json({"display_name": "Bob B."})),
     ("GET", "/api/datasets"): Expect(401, 200, 200),
     ("POST", "/api/datasets"): Expect(401, 403, 201, _json({"name": "new", "label_set": ["a", "b"]})),
@@ -146,7 +148,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/jobs/{job_id}/cancel"): Expect(401, 403, 200, setup=_finished_job),
     ("GET", "/api/jobs/{job_id}/events"): Expect(401, 403, 200, setup=_finished_job),
     ("GET", "/api/datasets/{dataset_id}/retrain-policy"): Expect(401, 403, 200),
-    ("PUT", "/api/datasets/{dataset_id}/retrain-policy"): Expect(401, 403, 200, _json({"min_new_sessions": 5})),
+    ("PUT", "/api/datasets/{dataset_id}/retrain-policy"): Expect(
+        401, 403, 200, _json({"min_new_sessions": 5})
+    ),
     ("GET", "/api/models"): Expect(401, 200, 200),
     ("GET", "/api/models/{model_id}"): Expect(401, 200, 200, setup=_model),
     ("GET", "/api/models/{model_id}/card"): Expect(401, 200, 200, setup=_model),
@@ -206,11 +210,18 @@ def app_routes(client: TestClient) -> set[tuple[str, str]]:
 @pytest.fixture
 def world(app_client: TestClient, users: Users) -> World:
     admin = {"Authorization": f"Bearer {token_for(app_client, 'admin')}"}
-    ds = app_client.post("/api/datasets", json={"name": "matrix", "label_set": ["a", "b"]}, headers=admin).json()
-    case = app_client.post(
-        "/api/cases", files={"file": ("x.png", _png(), "image/png")}, data={"dataset_id": str(ds["id"])}, headers=admin
+    ds = app_client.post(
+        "/api/datasets", json={"name": "matrix", "label_set": ["a", "b"]}, headers=admin
     ).json()
-    app_client.post(f"/api/cases/{case['id']}/assignments", json={"reader_ids": [users.reader.id]}, headers=admin)
+    case = app_client.post(
+        "/api/cases",
+        files={"file": ("x.png", _png(), "image/png")},
+        data={"dataset_id": str(ds["id"])},
+        headers=admin,
+    ).json()
+    app_client.post(
+        f"/api/cases/{case['id']}/assignments", json={"reader_ids": [users.reader.id]}, headers=admin
+    )
     return World(users=users, dataset_id=ds["id"], case_id=case["id"])
 
 
@@ -235,6 +246,8 @@ def test_authorization_matrix(route: tuple[str, str], app_client: TestClient, wo
         response = app_client.request(
             method, world.fill(template), headers=headers_for(role), follow_redirects=False, **kwargs
         )
-        assert response.status_code == wanted, f"{role} {method} {template}: {response.status_code} {response.text[:300]}"
+        assert response.status_code == wanted, (
+            f"{role} {method} {template}: {response.status_code} {response.text[:300]}"
+        )
         if response.status_code >= 400 and template.startswith("/api"):
             assert "detail" in response.json()
