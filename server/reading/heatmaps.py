@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from server.models import Case, ReadingSession, SessionStatus, User
 from server.reading.samples import COLUMN, FLAG_ON_IMAGE, FLAG_VALID, FloatArray
 from server.reading.service import session_samples
+from trainer.gaze import case_heatmap, detect_fixations, gaussian_heatmap
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,6 @@ def _session_map(samples: FloatArray, shape: tuple[int, int], size: int) -> tupl
     n_valid = int(gaze[:, 3].sum())
     if n_valid < 2:
         return np.zeros((size, size), dtype=np.float64), n_valid
-    from trainer.gaze.fixations import detect_fixations
-    from trainer.gaze.heatmap import gaussian_heatmap
-
     fixations = detect_fixations(gaze).fixations.scanpath()
     h, w = shape
     return gaussian_heatmap(fixations, (w, h), (size, size), normalise="max"), n_valid
@@ -99,7 +97,5 @@ def case_heatmap_for(session: Session, user: User, case_id: int, size: int) -> H
         if n:
             maps.append(values)
             total += n
-    from trainer.gaze.heatmap import case_heatmap
-
     values = case_heatmap(maps) if maps else np.zeros((size, size), dtype=np.float64)
     return Heatmap(values=values, width=w, height=h, sessions=len(maps), samples=total)
