@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.conftest import Users
+from tests.support.routes import app_routes
 
 GARBAGE_BODIES: list[dict[str, object]] = [
     {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
@@ -21,12 +21,8 @@ GARBAGE_IDS = ["0", "-1", "999999999", "abc", "1.5", "%20"]
 
 
 def _routes(client: TestClient) -> list[tuple[str, str]]:
-    out = []
-    for route in client.app.routes:  # type: ignore[attr-defined]
-        if isinstance(route, APIRoute) and route.path.startswith("/api"):
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-                out.append((method, route.path))
-    return out
+    routes = app_routes(client.app)  # type: ignore[arg-type]
+    return sorted(r for r in routes if r[0] != "WS" and r[1].startswith("/api"))
 
 
 def _fill(path: str, value: str) -> str:
