@@ -27,7 +27,10 @@ def seed(
             report = seed_demo(session, settings, n_cases=cases, size=size)
     finally:
         db.dispose()
-    typer.echo(f"demo dataset #{report.dataset_id}: {report.cases_total} cases ({report.cases_created} new)")
+    typer.echo(
+        f"demo dataset #{report.dataset_id}: {report.cases_total} cases ({report.cases_created} new), "
+        f"{report.sessions_created} new simulated reading sessions"
+    )
     typer.echo("demo logins:")
     for username, password in report.credentials.items():
         typer.echo(f"  {username:<8} {password}")
