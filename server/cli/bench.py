@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "mask": "bench.mask",
     "step": "bench.step",
     "mcgip-vs-baseline": "bench.mcgip_vs_baseline",
+    "loop": "bench.loop",
 }
 
 
