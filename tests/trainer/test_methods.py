@@ -121,7 +121,7 @@ def test_simclr_baseline_is_standard_ntxent() -> None:
     z = F.normalize(m.projector(m.encoder(torch.cat([v1, v2]))), dim=1)
     logits = (z @ z.T / 0.5).masked_fill(torch.eye(8, dtype=torch.bool), float("-inf"))
     expected = F.cross_entropy(logits, torch.cat([torch.arange(4, 8), torch.arange(4)]))
-    assert float(loss) == pytest.approx(float(expected), rel=1e-5) and int(count) == 0
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5) and int(count) == 0
 
 
 def test_byol_baseline_and_gaze_losses() -> None:
@@ -145,7 +145,7 @@ def test_byol_baseline_and_gaze_losses() -> None:
         with torch.no_grad():
             t1, t2 = (F.normalize(m.target_projector(m.target_encoder(v)), dim=1) for v in (v1, v2))
         cos = ((p1 @ t2.T)[mask].mean() + (p2 @ t1.T)[mask].mean()) / 2
-        assert float(loss) == pytest.approx(float(2 - 2 * cos), rel=1e-5)
+        assert float(loss.detach()) == pytest.approx(float(2 - 2 * cos), rel=1e-5)
 
 
 def test_momentum_update_and_schedule() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -11,6 +12,25 @@ from torch.utils.data import Dataset
 from trainer.data.images import read_grayscale, resize_shorter
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run tiny per-image ops on one intra-op thread.
+
+    On a busy machine a multi-threaded parallel region over a 48 x 48 image can wait a whole
+    scheduler quantum for its second thread (GaussianBlur measured 40x slower); DataLoader workers
+    already run single-threaded, this gives the main process the same behaviour.
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class ImageStore:
@@ -67,7 +87,7 @@ class TwoViewDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
         index, aug_seed = item
         image = self.store[self.indices[index]]
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), single_thread():
             torch.manual_seed(aug_seed)
             v1 = self.transform(image)
             v2 = self.transform(image)
@@ -87,4 +107,5 @@ class EvalDataset(Dataset[tuple[torch.Tensor, int]]):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         index = self.indices[i]
-        return self.transform(self.store[index]), index
+        with single_thread():
+            return self.transform(self.store[index]), index
