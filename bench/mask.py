@@ -3,9 +3,8 @@
 References, run in this process on the same inputs, both Python double loops over a thresholded
 N x N similarity matrix:
 
-* paper-style: the loop as the paper's training code writes it, over the batch's and queue's index
-  arrays, filling the mask element by element (about 200 ms at queue 4,096 on this machine when
-  idle, the figure design.md section 6 gives for the paper's code);
+* paper-style: the loop the way the paper's MoCo+McGIP code builds its label buffer every step
+  (``.item()`` per queue entry, NumPy similarity lookup, element writes into a torch mask);
 * plain: the same loop over Python int lists into a numpy mask
   (``trainer.losses.mask.reference_positive_mask``, the tests' reference), a faster loop.
 
@@ -46,14 +45,19 @@ def similarity_matrix(n: int, positives_per_case: float, seed: int) -> tuple[np.
     return sim, torch.from_numpy(np.stack([a, b], 1)).long()
 
 
-def paper_style_mask(sim: np.ndarray, threshold: float, idx: np.ndarray, queue_idx: np.ndarray) -> np.ndarray:
-    """Python double loop over the batch's and queue's index arrays (``.cpu().numpy()`` of the index
-    tensors) filling a numpy mask element by element, the pattern of the paper's training code."""
-    mask = np.zeros((idx.shape[0], queue_idx.shape[0]), dtype=bool)
+def paper_style_mask(
+    sim: np.ndarray, threshold: float, idx: torch.Tensor, queue_idx: torch.Tensor
+) -> torch.Tensor:
+    """The paper's pattern: per batch row ``int(idx[i].item())``, per queue entry
+    ``int(queue_idx[j].item())`` and a NumPy lookup, positives written one by one into a torch mask
+    (same semantics as ours: empty slots are -1, no position-based skip)."""
+    mask = torch.zeros(idx.shape[0], queue_idx.shape[0], dtype=torch.long)
     for i in range(idx.shape[0]):
+        a = int(idx[i].item())
         for j in range(queue_idx.shape[0]):
-            if queue_idx[j] >= 0 and sim[idx[i], queue_idx[j]] >= threshold:
-                mask[i, j] = True
+            b = int(queue_idx[j].item())
+            if b >= 0 and sim[a][b] >= threshold:
+                mask[i][j] = 1
     return mask
 
 
@@ -91,15 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ref = reference_positive_mask(sim, 0.9, rows.tolist(), cols.tolist())
         plain_s = min(plain_s, time.perf_counter() - t0)
         t0 = time.perf_counter()
-        paper = paper_style_mask(sim, 0.9, rows, cols)
+        paper = paper_style_mask(sim, 0.9, torch.from_numpy(rows), torch.from_numpy(cols))
         paper_s = min(paper_s, time.perf_counter() - t0)
-    ok = bool(np.array_equal(paper, ref))
+    ok = bool(np.array_equal(paper.bool().numpy(), ref))
 
     print(
         f"positive mask: batch {args.batch} x queue {args.queue}, {args.cases} cases, {len(edges)} pairs, "
         f"{args.threads} CPU thread(s)"
     )
-    print(f"  paper-style loop (index arrays)       {paper_s * 1e3:10.3f} ms   1x")
+    print(f"  paper-style loop (.item() per entry)  {paper_s * 1e3:10.3f} ms   1x")
     print(f"  plain loop (int lists, numpy)         {plain_s * 1e3:10.3f} ms   {paper_s / plain_s:,.1f}x")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     dense_cpu_ratio = 0.0
