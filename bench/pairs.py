@@ -78,8 +78,10 @@ def _pool_features(n: int, n_distinct: int, readers: int = 1) -> list[SessionFea
     """n sessions built from ``n_distinct`` computed feature sets (fresh ids; same cost to score)."""
     paths = synthetic_scanpaths(n_distinct, seed=5)
     base = [compute_session_features(i, i, 0, p, IMAGE) for i, p in enumerate(paths)]
-    return [dataclasses.replace(base[i % n_distinct], session_id=i, case_id=i, reader_id=i % readers)
-            for i in range(n)]
+    return [
+        dataclasses.replace(base[i % n_distinct], session_id=i, case_id=i, reader_id=i % readers)
+        for i in range(n)
+    ]
 
 
 def bench_add_one(existing: int, n_distinct: int) -> list[str]:
@@ -145,8 +147,10 @@ def bench_all_pairs(n: int, threshold: float = 0.9) -> list[str]:
             positives += int(np.count_nonzero(hit))
 
     t = _best(run, 1)
-    return [f"moments all-pairs for {n:,} sessions ({n * (n - 1) // 2:,} pairs, tiles of 2048): {t:.2f} s "
-            f"(target <= 10 s; upper-triangle tiles); {positives:,} pairs >= {threshold}"]
+    return [
+        f"moments all-pairs for {n:,} sessions ({n * (n - 1) // 2:,} pairs, tiles of 2048): {t:.2f} s "
+        f"(target <= 10 s; upper-triangle tiles); {positives:,} pairs >= {threshold}"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

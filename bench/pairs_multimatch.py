@@ -66,8 +66,12 @@ def _reference(a: np.ndarray, b: np.ndarray, kw: dict[str, Any]) -> np.ndarray |
     dtype = [("start_x", "f8"), ("start_y", "f8"), ("duration", "f8")]
     ra = np.rec.fromarrays(list(a.T), dtype=dtype)
     rb = np.rec.fromarrays(list(b.T), dtype=dtype)
-    ref_kw = {"grouping": kw.get("grouping", False), "TDir": kw.get("tdir", 0.0),
-              "TDur": kw.get("tdur", 0.0), "TAmp": kw.get("tamp", 0.0)}
+    ref_kw = {
+        "grouping": kw.get("grouping", False),
+        "TDir": kw.get("tdir", 0.0),
+        "TDur": kw.get("tdur", 0.0),
+        "TAmp": kw.get("tamp", 0.0),
+    }
     try:
         return np.asarray(multimatch_gaze.docomparison(ra, rb, screensize=list(SCREEN), **ref_kw), float)
     except (IndexError, ValueError):
@@ -124,8 +128,9 @@ def add_one_timing(existing: int, seed: int = 1) -> list[str]:
 
     def add() -> np.ndarray:
         new = stack_scanpaths([prepare_scanpath(paths[-1])])  # type: ignore[list-item]
-        return multimatch_indexed(new, np.zeros(stack.n.shape[0], dtype=np.int64), stack,
-                                  np.arange(stack.n.shape[0]), SCREEN)
+        return multimatch_indexed(
+            new, np.zeros(stack.n.shape[0], dtype=np.int64), stack, np.arange(stack.n.shape[0]), SCREEN
+        )
 
     t, _ = _best_of(add, 3)
     return [f"multimatch add one session to {existing:,} stored: {t:.3f} s (target <= 10 s)"]

@@ -26,6 +26,15 @@ PASSWORD = "correct-horse-battery"
 _PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an asyncio loop marked as running on the main thread for as long as
+    its (session-wide) driver lives; tests that call ``asyncio.run`` must therefore come before it.
+    """
+    items.sort(key=lambda item: item.nodeid.startswith("tests/e2e/"))
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     cluster = start_cluster()

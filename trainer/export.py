@@ -112,10 +112,12 @@ def export_torchscript(encoder: nn.Module, info: dict[str, Any], out_path: Path)
     return out_path
 
 
-def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, atol: float = 1e-4) -> Path:
+def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, rtol: float = 1e-4) -> Path:
     """ONNX with a dynamic batch axis (input ``image``, output ``features``).
 
-    Verified with onnxruntime on batches of 1 and 3 against PyTorch: max abs difference <= ``atol``.
+    Verified with onnxruntime on batches of 1 and 3 against PyTorch: the max abs difference must be
+    at most ``rtol`` times the largest PyTorch feature magnitude. Relative, because trained encoders'
+    features reach the hundreds, where float32 kernels of the two runtimes differ by ~1e-3 absolute.
     """
     module = _graph_module(encoder, info)
     size = int(info["image_size"])
@@ -134,19 +136,28 @@ def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, ato
             dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
             opset_version=17,
         )
-    error = check_onnx(module, out_path, size)
-    if error > atol:
-        raise RuntimeError(f"ONNX output differs from PyTorch by {error:.2e} > {atol:.0e}")
+    error, scale = check_onnx(module, out_path, size)
+    if error > rtol * max(scale, 1.0):
+        raise RuntimeError(
+            f"ONNX output differs from PyTorch by {error:.2e} (features up to {scale:.2e}; "
+            f"allowed {rtol:.0e} relative)"
+        )
     return out_path
 
 
-def check_onnx(module: nn.Module, path: Path, size: int, batches: tuple[int, ...] = (1, 3)) -> float:
-    """Max abs difference between onnxruntime and PyTorch over random batches of the given sizes."""
+def check_onnx(
+    module: nn.Module, path: Path, size: int, batches: tuple[int, ...] = (1, 3)
+) -> tuple[float, float]:
+    """Compare onnxruntime with PyTorch over random batches of the given sizes.
+
+    Returns:
+        (max abs difference, max abs PyTorch output) over all batches.
+    """
     import numpy as np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    worst = 0.0
+    worst = scale = 0.0
     gen = torch.Generator().manual_seed(1)
     for n in batches:
         x = torch.rand(n, 1, size, size, generator=gen)
@@ -154,7 +165,8 @@ def check_onnx(module: nn.Module, path: Path, size: int, batches: tuple[int, ...
             ref = module(x).numpy()
         got = session.run(["features"], {"image": x.numpy()})[0]
         worst = max(worst, float(np.abs(ref - got).max()))
-    return worst
+        scale = max(scale, float(np.abs(ref).max()))
+    return worst, scale
 
 
 def export_safetensors(encoder: nn.Module, info: dict[str, Any], out_path: Path) -> Path:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import sys
+from types import FrameType
 
 import typer
 import uvicorn
@@ -13,6 +16,12 @@ from server.cli.app import app
 from server.settings import get_settings
 
 logger = logging.getLogger(__name__)
+
+
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # uvicorn restores this handler after its graceful shutdown and re-raises the signal; exiting
+    # through SystemExit (not the default kill) lets ``serve`` stop the worker it started.
+    raise SystemExit(128 + signum)
 
 
 @app.command("serve")
@@ -26,8 +35,10 @@ def serve(
     worker: subprocess.Popen[bytes] | None = None
     if with_worker:
         # A separate process: the worker's training subprocesses import torch, the web process never does.
-        worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"])
+        command = [sys.executable, "-m", "server.cli", "worker", "--parent-pid", str(os.getpid())]
+        worker = subprocess.Popen(command)
         logger.info("worker started (pid %s)", worker.pid)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
             "server.app:create_app",
@@ -47,8 +58,12 @@ def serve(
 
 
 @app.command("worker")
-def worker() -> None:
+def worker(
+    parent_pid: int | None = typer.Option(
+        None, "--parent-pid", hidden=True, help="Stop when this process (the server that started us) exits."
+    ),
+) -> None:
     """Run a background worker that claims jobs from the database queue."""
     from server.worker.runner import run_worker
 
-    run_worker(get_settings())
+    run_worker(get_settings(), parent_pid=parent_pid)

@@ -1,6 +1,7 @@
 """Gazepoint trackers through the Open Gaze API (XML lines over TCP, port 4242 by default).
 
-The client enables the fixation point of gaze, time stamps and the data stream::
+The client first asks for the product id, the screen size and the calibration summary, then
+enables the fixation point of gaze, time stamps and (last) the data stream::
 
     <SET ID="ENABLE_SEND_POG_FIX" STATE="1" />
     <SET ID="ENABLE_SEND_TIME" STATE="1" />
@@ -8,9 +9,9 @@ The client enables the fixation point of gaze, time stamps and the data stream::
 
 and then reads ``<REC TIME="12.345" FPOGX="0.51" FPOGY="0.40" FPOGV="1" ... />`` records (one per
 line, ``\\r\\n`` terminated): TIME in seconds since the tracker started, FPOGX/FPOGY as fractions of
-the screen, FPOGV = 1 when valid. It asks for the calibration summary
-(``<GET ID="CALIBRATE_RESULT_SUMMARY" />`` -> ``<ACK ... AVE_ERROR="..." VALID_POINTS="..." />``,
-average error in screen pixels), the screen size and the product id, and passes on any
+the screen, FPOGV = 1 when valid. The calibration summary answers
+``<GET ID="CALIBRATE_RESULT_SUMMARY" />`` with ``<ACK ... AVE_ERROR="..." VALID_POINTS="..." />``
+(average error in screen pixels). The client also passes on any
 ``<CAL ID="CALIB_RESULT" .../>`` record a calibration run sends.
 """
 
@@ -105,10 +106,12 @@ class GazepointTracker:
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
-        for ident in ENABLE:
-            sock.sendall(command("SET", ident, STATE="1"))
+        # Queries go first and ENABLE_SEND_DATA last, so the answers (product, screen,
+        # calibration) arrive before the record stream and are never stuck behind it.
         for ident in QUERIES:
             sock.sendall(command("GET", ident))
+        for ident in ENABLE:
+            sock.sendall(command("SET", ident, STATE="1"))
         return sock
 
     def events(self) -> Iterator[TrackerEvent]:

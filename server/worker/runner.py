@@ -217,12 +217,32 @@ class Worker:
         self.db.dispose()
 
 
-def run_worker(settings: Settings, *, options: WorkerOptions | None = None) -> None:
-    """Run a worker until SIGTERM/SIGINT (``mcgip worker``)."""
+def _stop_when_orphaned(worker: Worker, parent_pid: int) -> None:
+    """Stop ``worker`` once ``parent_pid`` is no longer our parent (it exited, even by SIGKILL)."""
+    while not worker.stop.wait(1.0):
+        if os.getppid() != parent_pid:
+            logger.warning("parent process %d is gone; stopping the worker", parent_pid)
+            worker.stop.set()
+
+
+def run_worker(
+    settings: Settings, *, options: WorkerOptions | None = None, parent_pid: int | None = None
+) -> None:
+    """Run a worker until SIGTERM/SIGINT (``mcgip worker``).
+
+    Args:
+        settings: Application settings.
+        options: Lanes, periods and limits (defaults from the settings).
+        parent_pid: When set (``mcgip serve --with-worker``), also stop when that process exits.
+    """
     configure_log_format()
     worker = Worker(settings, options)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop.set())
+    if parent_pid is not None:
+        threading.Thread(
+            target=_stop_when_orphaned, args=(worker, parent_pid), name="parent-watch", daemon=True
+        ).start()
     logger.info("worker %s started; database %s", worker.id, settings.resolved_database_url.split("@")[-1])
     worker.run()
     logger.info("worker %s stopped", worker.id)

@@ -124,13 +124,20 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     # Accounts are created while the server starts: each CLI start costs seconds on a busy machine.
     creators = [
         subprocess.Popen(
             [*cli, "users", "create", "--username", username, "--role", role],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
         )
         for username, role in USERS
     ]
@@ -170,11 +177,18 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
 def make_case(e2e_server: E2EServer) -> Callable[..., int]:
     """Upload a 16-bit PNG case (or given bytes) and put it on the readers' worklists; returns its id."""
 
-    def make(readers: tuple[str, ...] = ("alice",), data: bytes | None = None, name: str = "case.png",
-             title: str = "", **image_kw: Any) -> int:
+    def make(
+        readers: tuple[str, ...] = ("alice",),
+        data: bytes | None = None,
+        name: str = "case.png",
+        title: str = "",
+        **image_kw: Any,
+    ) -> int:
         body = data if data is not None else png_bytes(sample_image(**image_kw))
         created = e2e_server.ok(
-            "POST", "/api/cases", files={"file": (name, body, "application/octet-stream")},
+            "POST",
+            "/api/cases",
+            files={"file": (name, body, "application/octet-stream")},
             data={"dataset_id": str(e2e_server.dataset_id), "title": title},
         )
         if readers:
@@ -186,15 +200,21 @@ def make_case(e2e_server: E2EServer) -> Callable[..., int]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
+    """The one Playwright driver of the run: the sync API allows a single one per thread."""
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture

@@ -14,8 +14,24 @@ import numpy as np
 from tests.e2e.conftest import E2EServer
 
 COLUMNS = [
-    "t_ms", "screen_x", "screen_y", "image_x", "image_y", "flags", "zoom", "pan_x", "pan_y",
-    "wl_center", "wl_width", "img_left", "img_top", "img_width", "img_height", "screen_w", "screen_h", "dpr",
+    "t_ms",
+    "screen_x",
+    "screen_y",
+    "image_x",
+    "image_y",
+    "flags",
+    "zoom",
+    "pan_x",
+    "pan_y",
+    "wl_center",
+    "wl_width",
+    "img_left",
+    "img_top",
+    "img_width",
+    "img_height",
+    "screen_w",
+    "screen_h",
+    "dpr",
 ]
 C = {name: i for i, name in enumerate(COLUMNS)}
 FLAG_VALID, FLAG_ON_IMAGE, FLAG_VISIBLE, FLAG_EYE = 1, 2, 4, 8
@@ -24,8 +40,15 @@ FLAG_VALID, FLAG_ON_IMAGE, FLAG_VISIBLE, FLAG_EYE = 1, 2, 4, 8
 Scanpath = list[list[float | None]]
 
 
-def make_scanpath(n: int, width: int, height: int, hz: float = 60.0, phase: float = 0.0,
-                  dropouts: tuple[int, ...] = (), off_image: tuple[int, ...] = ()) -> Scanpath:
+def make_scanpath(
+    n: int,
+    width: int,
+    height: int,
+    hz: float = 60.0,
+    phase: float = 0.0,
+    dropouts: tuple[int, ...] = (),
+    off_image: tuple[int, ...] = (),
+) -> Scanpath:
     """A scanpath [[t_ms, x, y], ...] in image px: distinct points on a Lissajous curve over the
     image, with dropouts (null x/y) and points left of the image at the given indices."""
     points: Scanpath = []
@@ -40,8 +63,9 @@ def make_scanpath(n: int, width: int, height: int, hz: float = 60.0, phase: floa
     return points
 
 
-def make_fixation_scanpath(targets: list[tuple[float, float]], dwell_ms: float = 300.0,
-                           hz: float = 60.0) -> Scanpath:
+def make_fixation_scanpath(
+    targets: list[tuple[float, float]], dwell_ms: float = 300.0, hz: float = 60.0
+) -> Scanpath:
     """A scanpath that dwells on each image-px target for `dwell_ms` (±1 px jitter), so fixation
     detection finds one fixation per target."""
     points: Scanpath = []
@@ -57,8 +81,10 @@ def serve_json(page: Any, path: str, doc: Any) -> None:
     """Answer the page's requests for `path` (same origin) with a JSON document."""
     body = json.dumps(doc)
     # Match the path exactly: a glob would also match page URLs that carry the path in their query.
-    page.route(lambda url: urlsplit(url).path == path,
-               lambda route: route.fulfill(status=200, content_type="application/json", body=body))
+    page.route(
+        lambda url: urlsplit(url).path == path,
+        lambda route: route.fulfill(status=200, content_type="application/json", body=body),
+    )
 
 
 def open_reading(page: Any, base_url: str, case_id: int, scanpath_path: str, rate: float = 1.0) -> int:
@@ -107,8 +133,10 @@ def check_against_scanpath(samples: np.ndarray, scanpath: Scanpath, image_w: int
         assert abs(row[C["img_height"]] - image_h * zoom) < 1e-6
         canvas_left = row[C["img_left"]] - row[C["pan_x"]]
         canvas_top = row[C["img_top"]] - row[C["pan_y"]]
-        in_canvas = (0 <= row[C["screen_x"]] - canvas_left < row[C["screen_w"]]
-                     and 0 <= row[C["screen_y"]] - canvas_top < row[C["screen_h"]])
+        in_canvas = (
+            0 <= row[C["screen_x"]] - canvas_left < row[C["screen_w"]]
+            and 0 <= row[C["screen_y"]] - canvas_top < row[C["screen_h"]]
+        )
         on_image = 0 <= x < image_w and 0 <= y < image_h and in_canvas
         assert bool(f & FLAG_ON_IMAGE) == on_image, f"sample {i}: on-image flag {f} for {(x, y)} {row}"
         assert f & FLAG_EYE == 0, "replay is not eye gaze"
@@ -125,8 +153,14 @@ class WsRelay:
     its ack is lost. `cut_at`: at the page's n-th frame (not delivered) both ends are closed.
     """
 
-    def __init__(self, page: Any, *, drop_frame: Callable[[int], bool] = lambda _n: False,
-                 drop_ack: Callable[[int], bool] = lambda _n: False, cut_at: int | None = None) -> None:
+    def __init__(
+        self,
+        page: Any,
+        *,
+        drop_frame: Callable[[int], bool] = lambda _n: False,
+        drop_ack: Callable[[int], bool] = lambda _n: False,
+        cut_at: int | None = None,
+    ) -> None:
         self.drop_frame = drop_frame
         self.drop_ack = drop_ack
         self.cut_at = cut_at

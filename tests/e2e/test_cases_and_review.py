@@ -103,8 +103,10 @@ def test_review_replays_a_session_and_shows_heatmaps_to_permitted_users(
     peak_row, peak_col = np.unravel_index(int(np.argmax(grid)), grid.shape)
     cell_w, cell_h = 400 / grid.shape[1], 300 / grid.shape[0]
     peak_x, peak_y = (peak_col + 0.5) * cell_w, (peak_row + 0.5) * cell_h
-    assert any(abs(peak_x - tx) <= 2 * cell_w and abs(peak_y - ty) <= 2 * cell_h
-               for tx, ty in [(100, 80), (300, 200), (120, 220)])
+    assert any(
+        abs(peak_x - tx) <= 2 * cell_w and abs(peak_y - ty) <= 2 * cell_h
+        for tx, ty in [(100, 80), (300, 200), (120, 220)]
+    )
     alice.wait_for_selector(f"[data-testid=session-table] tr[data-session-id='{session_id}']")
 
     bob = login("bob")

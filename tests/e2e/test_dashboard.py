@@ -61,7 +61,11 @@ def demo(e2e_server: E2EServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
     started = time.monotonic()
     seeded = subprocess.run(
         [*cli, "demo", "seed", "--cases", "16", "--size", "64"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=180,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     datasets = e2e_server.ok("GET", "/api/datasets")
@@ -159,7 +163,12 @@ def test_admin_retrains_watches_promotes_and_runs_the_onnx_export(
     job = e2e_server.ok("GET", f"/api/jobs/{job_id}")
     logger.info(
         "retrain job %s ended %s after %.1f s (created %s, started %s, finished %s)\n%s",
-        job_id, state, time.monotonic() - queued_at, job["created_at"], job["started_at"], job["finished_at"],
+        job_id,
+        state,
+        time.monotonic() - queued_at,
+        job["created_at"],
+        job["started_at"],
+        job["finished_at"],
         job["log_tail"][-3000:],
     )
     assert state == "succeeded", f"job ended {state!r}: {job['error']}\n{job['log_tail'][-2000:]}"

@@ -31,7 +31,9 @@ def js(page: Any, body: str, arg: Any = None) -> Any:
 
 
 def test_transform_round_trip_and_zoom_about_cursor(page: Any) -> None:
-    out = js(page, """
+    out = js(
+        page,
+        """
       const T = await import('/static/js/viewer/transform.js');
       const fit = T.fitView(1000, 500, 800, 600);
       const rect = {left: 30, top: 50, width: 800, height: 600};
@@ -51,7 +53,8 @@ def test_transform_round_trip_and_zoom_about_cursor(page: Any) -> None:
         T.isOnImage(fit, rect, 1000, 500, 30 + 400, 50 + 10),   // above the letterboxed image
         T.isOnImage(fit, rect, 1000, 500, 30 + 400, 50 + 300),
       ], clamped: T.zoomAt(fit, 1e9, 0, 0).zoom, rect: T.imageScreenRect(fit, rect, 1000, 500)};
-    """)
+    """,
+    )
     assert out["fit"] == {"zoom": 0.8, "panX": 0, "panY": 100}
     for (px, py), got in zip(out["probe"], out["back"], strict=True):
         assert got["x"] == pytest.approx(px, abs=1e-9) and got["y"] == pytest.approx(py, abs=1e-9)
@@ -78,22 +81,32 @@ def test_window_lut_matches_server_rendering(
     values = rng.integers(0, 4096, 500).astype(np.uint16)
     values[:3] = [0, 4095, 2048]
     expected = render_window(values.reshape(20, 25), offset, scale, center, width, invert=invert).ravel()
-    got = js(page, """
+    got = js(
+        page,
+        """
       const W = await import('/static/js/viewer/windowing.js');
       const v = Uint16Array.from(arg.values);
       const lut = W.windowLut(W.maxValue(v), arg.offset, arg.scale, arg.center, arg.width, arg.invert);
       const rgba = W.applyLut(v, 1, lut, new Uint8ClampedArray(v.length * 4));
       return Array.from(rgba.filter((_, i) => i % 4 === 0));
-    """, {
-        "values": values.tolist(), "center": center, "width": width, "offset": offset, "scale": scale,
-        "invert": invert,
-    })
+    """,
+        {
+            "values": values.tolist(),
+            "center": center,
+            "width": width,
+            "offset": offset,
+            "scale": scale,
+            "invert": invert,
+        },
+    )
     # Same DICOM LINEAR function; only exact .5 ties may round differently (numpy rounds to even).
     assert np.abs(np.asarray(got, dtype=int) - expected.astype(int)).max() <= 1
 
 
 def test_parse_pixels_little_endian_and_channels(page: Any) -> None:
-    out = js(page, """
+    out = js(
+        page,
+        """
       const W = await import('/static/js/viewer/windowing.js');
       const buf = new ArrayBuffer(12); const dv = new DataView(buf);
       [1, 258, 65535, 4, 5, 6].forEach((v, i) => dv.setUint16(2 * i, v, true));
@@ -103,14 +116,17 @@ def test_parse_pixels_little_endian_and_channels(page: Any) -> None:
       let err = null;
       try { W.parsePixels(new ArrayBuffer(10), h); } catch (e) { err = e.message; }
       return {values: Array.from(p.values), channels: p.channels, offset: p.offset, scale: p.scale, err};
-    """)
+    """,
+    )
     assert out["values"] == [1, 258, 65535, 4, 5, 6]
     assert (out["channels"], out["offset"], out["scale"]) == (1, -1024.0, 0.5)
     assert out["err"] and "5 values" in out["err"]
 
 
 def test_sample_columns_and_flags(page: Any) -> None:
-    out = js(page, """
+    out = js(
+        page,
+        """
       const S = await import('/static/js/gaze/sample.js');
       const state = {
         view: {zoom: 2, panX: 10, panY: 20}, canvasRect: {left: 100, top: 50, width: 400, height: 300},
@@ -125,12 +141,31 @@ def test_sample_columns_and_flags(page: Any) -> None:
       let err = null;
       try { S.buildSample(at(1, 1), {...state, dpr: NaN}, 1); } catch (e) { err = e.message; }
       return {on, off, outsideCanvas, invalid, err, columns: S.COLUMNS};
-    """)
+    """,
+    )
     assert out["columns"][:6] == ["t_ms", "screen_x", "screen_y", "image_x", "image_y", "flags"]
     assert len(out["columns"]) == 18
     on = out["on"]
-    assert on == [12.5, 171, 84.5, 30.5, 7.25, 1 | 2 | 4, 2, 10, 20, 40, 400,
-                  110, 70, 200, 160, 400, 300, 1.5]
+    assert on == [
+        12.5,
+        171,
+        84.5,
+        30.5,
+        7.25,
+        1 | 2 | 4,
+        2,
+        10,
+        20,
+        40,
+        400,
+        110,
+        70,
+        200,
+        160,
+        400,
+        300,
+        1.5,
+    ]
     off = out["off"]
     assert off[5] == 1 | 8 and off[3] == pytest.approx(-2.5) and off[4] == pytest.approx(-7.5)
     # Inside the (zoomed) image but outside the canvas: not looking at the image.
@@ -140,7 +175,9 @@ def test_sample_columns_and_flags(page: Any) -> None:
 
 
 def test_replay_emits_each_point_once_with_scheduled_times(page: Any) -> None:
-    out = js(page, """
+    out = js(
+        page,
+        """
       const R = await import('/static/js/gaze/replay.js');
       const sp = R.parseScanpath(
         {coords: 'image', points: [[0, 1, 2], [5, 3, 4], [5, null, 9], [40, 7, 8], [90, 9, 9]]});
@@ -156,10 +193,15 @@ def test_replay_emits_each_point_once_with_scheduled_times(page: Any) -> None:
       try { R.parseScanpath([[5, 1, 1], [4, 1, 1]]); } catch (e) { bad = e.message; }
       const rows = got.map((s) => [s.t - src.startedAt, s.x, s.y, s.valid]);
       return {got: rows, bad, kind: src.kind, eye: src.isEyeGaze};
-    """)
+    """,
+    )
     # rate 2: scheduled at t/2; image points mapped through the transform current at emission.
     assert out["got"] == [
-        [0, 1, 2, True], [2.5, 30, 40, True], [2.5, -1, -1, False], [20, 70, 80, True], [45, 90, 90, True],
+        [0, 1, 2, True],
+        [2.5, 30, 40, True],
+        [2.5, -1, -1, False],
+        [20, 70, 80, True],
+        [45, 90, 90, True],
     ]
     assert out["bad"] and "backwards" in out["bad"]
     assert (out["kind"], out["eye"]) == ("replay", False)
@@ -169,7 +211,10 @@ FAKE_SOCKET = (Path(__file__).parent / "js" / "fake_gaze_server.js").read_text()
 
 
 def test_stream_resends_unacked_frames_after_a_cut_and_skips_stored_ones(page: Any) -> None:
-    out = js(page, FAKE_SOCKET + """
+    out = js(
+        page,
+        FAKE_SOCKET
+        + """
       const { GazeStream } = await import('/static/js/stream.js');
       const { MemoryOutbox } = await import('/static/js/outbox.js');
       const outbox = new MemoryOutbox();
@@ -192,7 +237,8 @@ def test_stream_resends_unacked_frames_after_a_cut_and_skips_stored_ones(page: A
       return {afterFirst, held, drained, seqs: [...server.stored.keys()].sort((a, b) => a - b),
               sockets: server.sockets.length, received: server.received, rejected: stream.rejected,
               outboxLeft: (await outbox.frames(7)).length, meta: await outbox.getSession(7)};
-    """)
+    """,
+    )
     assert out["afterFirst"] == {"pending": 0, "outbox": 0}
     assert out["held"] == 3
     assert out["drained"] is True
@@ -204,7 +250,10 @@ def test_stream_resends_unacked_frames_after_a_cut_and_skips_stored_ones(page: A
 
 
 def test_stream_resumes_numbering_from_the_server_without_local_state(page: Any) -> None:
-    out = js(page, FAKE_SOCKET + """
+    out = js(
+        page,
+        FAKE_SOCKET
+        + """
       const { GazeStream, backoffMs } = await import('/static/js/stream.js');
       const { MemoryOutbox } = await import('/static/js/outbox.js');
       server.stored.set(0, 1); server.stored.set(1, 1); server.stored.set(4, 1);
@@ -215,35 +264,44 @@ def test_stream_resumes_numbering_from_the_server_without_local_state(page: Any)
       const drained = await stream.drain(3000);
       const delays = [0, 1, 5, 20].map((n) => [backoffMs(n, () => 0), backoffMs(n, () => 1)]);
       return {drained, seqs: [...server.stored.keys()].sort((a, b) => a - b), delays};
-    """)
+    """,
+    )
     assert out["drained"] is True
     assert out["seqs"] == [0, 1, 4, 5]
     assert out["delays"] == [[125, 250], [250, 500], [4000, 8000], [5000, 10000]]
 
 
 def test_idb_outbox_survives_a_reload(page: Any) -> None:
-    js(page, """
+    js(
+        page,
+        """
       const { IdbOutbox } = await import('/static/js/outbox.js');
       const box = await IdbOutbox.open('mcgip-test-outbox');
       await box.dropSession(3);
       await box.putFrame({session_id: 3, seq: 0, samples: [[1]]}, {session_id: 3, next_seq: 1, t0: 5});
       await box.putFrame({session_id: 3, seq: 1, samples: [[2]]}, {session_id: 3, next_seq: 2, t0: 5});
       await box.deleteFrames(3, [0]);
-    """)
+    """,
+    )
     page.reload()
-    out = js(page, """
+    out = js(
+        page,
+        """
       const { IdbOutbox } = await import('/static/js/outbox.js');
       const box = await IdbOutbox.open('mcgip-test-outbox');
       const frames = await box.frames(3);
       return {frames, meta: await box.getSession(3), pending: await box.pendingSessions()};
-    """)
+    """,
+    )
     assert [f["seq"] for f in out["frames"]] == [1]
     assert out["meta"] == {"session_id": 3, "next_seq": 2, "t0": 5}
     assert out["pending"] == [3]
 
 
 def test_samples_to_path_sorts_and_marks_usable_samples(page: Any) -> None:
-    out = js(page, """
+    out = js(
+        page,
+        """
       const P = await import('/static/js/review/playback.js');
       const cols = ['t_ms','screen_x','screen_y','image_x','image_y','flags'];
       const samples = [[120, 0, 0, 5, 6, 7], [100, 0, 0, 1, 2, 3], [110, 0, 0, -1, -1, 4]];
@@ -254,13 +312,16 @@ def test_samples_to_path_sorts_and_marks_usable_samples(page: Any) -> None:
       pb.advance(100);
       return {t: Array.from(path.t), x: Array.from(path.x), ok: Array.from(path.ok),
               duration: path.duration, t1, end: pb.time, playing: pb.playing};
-    """)
+    """,
+    )
     assert out["t"] == [0, 10, 20] and out["x"] == [1, -1, 5] and out["ok"] == [1, 0, 1]
     assert (out["duration"], out["t1"], out["end"], out["playing"]) == (20, 12, 20, False)
 
 
 def test_mouse_source_samples_the_last_pointer_position_at_its_rate(page: Any) -> None:
-    out = js(page, """
+    out = js(
+        page,
+        """
       const { MouseSource } = await import('/static/js/gaze/mouse.js');
       const src = new MouseSource({rateHz: 100});
       const got = [];
@@ -275,10 +336,11 @@ def test_mouse_source_samples_the_last_pointer_position_at_its_rate(page: Any) -
       await new Promise((r) => setTimeout(r, 50));
       return {before, got: got.map((s) => [s.x, s.y, s.valid]), stopped, after: got.length,
               kind: src.kind, eye: src.isEyeGaze, info: src.info()};
-    """)
+    """,
+    )
     got = out["got"]
     assert out["before"] >= 2 and all(not valid for _x, _y, valid in got[: out["before"]])
-    moved = got[out["before"]:]
+    moved = got[out["before"] :]
     # A still pointer keeps producing samples (dwell), all at the last position.
     assert len(moved) >= 5 and all(s == [40, 70, True] for s in moved)
     assert out["stopped"] == out["after"], "no samples after stop()"

@@ -43,11 +43,7 @@ def write_face_video(path: Path, frames: int = 10) -> Path:
 
 
 @pytest.fixture(scope="module")
-def camera_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+def camera_browser(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     video = write_face_video(tmp_path_factory.mktemp("camera") / "face.y4m")
     args = [
         *[a for a in CHROMIUM_ARGS if a != "--disable-gpu"],
@@ -60,10 +56,9 @@ def camera_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         # No name resolves except localhost: any attempt to reach the internet fails.
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
     ]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

@@ -195,7 +195,14 @@ def compute_session_features(
         heatmap=hm,
         moments=moment_features_batch(hm[None])[0],
         dhash=dhash_batch(hm[None])[0],
-        tima=tima_clusters(fix, size, eps=cfg.tima_eps, min_samples=cfg.tima_min_samples, grid=cfg.grid,
-                           sigma_px=cfg.sigma_px, pixels_per_degree=cfg.pixels_per_degree),
+        tima=tima_clusters(
+            fix,
+            size,
+            eps=cfg.tima_eps,
+            min_samples=cfg.tima_min_samples,
+            grid=cfg.grid,
+            sigma_px=cfg.sigma_px,
+            pixels_per_degree=cfg.pixels_per_degree,
+        ),
         descriptor=scanpath_descriptor(fix, size),
     )

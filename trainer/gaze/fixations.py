@@ -232,8 +232,16 @@ def detect_fixations(
 
 
 def _tables(
-    runs: list[tuple[int, int]], s: FloatArray, t: FloatArray, xu: FloatArray, yu: FloatArray,
-    v: FloatArray, ok: NDArray[np.bool_], dt: float, scale: float, unit: str,
+    runs: list[tuple[int, int]],
+    s: FloatArray,
+    t: FloatArray,
+    xu: FloatArray,
+    yu: FloatArray,
+    v: FloatArray,
+    ok: NDArray[np.bool_],
+    dt: float,
+    scale: float,
+    unit: str,
 ) -> GazeEvents:
     """Build the fixation and saccade tables from fixation sample ranges."""
     k = len(runs)

@@ -132,16 +132,19 @@ def _masked_median(values: FloatArray, length: NDArray[np.int64]) -> FloatArray:
     return (lo + hi) / 2.0
 
 
-def _score_block(fa: FloatArray, na: NDArray[np.int64], fb: FloatArray, nb: NDArray[np.int64],
-                 diag: float) -> FloatArray:
+def _score_block(
+    fa: FloatArray, na: NDArray[np.int64], fb: FloatArray, nb: NDArray[np.int64], diag: float
+) -> FloatArray:
     """Five measures for P pairs given their padded fields (7, P, n) and (7, P, m). Returns (P, 5)."""
     ax, ay, alx, aly, ath, arho, adur = fa
     bx, by, blx, bly, bth, brho, bdur = fb
     pi, pj, length, tie = align_batch(alx, aly, na, blx, bly, nb)
     for r in np.flatnonzero(tie):
         # An exact tie on the path: let the reference's own graph search pick, for equal values.
-        cost = np.sqrt((alx[r, : na[r], None] - blx[r, None, : nb[r]]) ** 2
-                       + (aly[r, : na[r], None] - bly[r, None, : nb[r]]) ** 2)
+        cost = np.sqrt(
+            (alx[r, : na[r], None] - blx[r, None, : nb[r]]) ** 2
+            + (aly[r, : na[r], None] - bly[r, None, : nb[r]]) ** 2
+        )
         cells = dijkstra_path(cost)[::-1]
         pi[r, :] = -1
         pj[r, :] = -1

@@ -172,7 +172,11 @@ class FeatureStore:
             return out
         stack, row_of = self._stack()
         measures = multimatch_indexed(
-            stack, np.full(int(ok.sum()), row_of[i]), stack, row_of[others[ok]], MULTIMATCH_FRAME  # type: ignore[arg-type]
+            stack,
+            np.full(int(ok.sum()), row_of[i]),
+            stack,
+            row_of[others[ok]],
+            MULTIMATCH_FRAME,  # type: ignore[arg-type]
         )
         out[ok] = combined_score(measures, self.config.multimatch_weights)
         return out

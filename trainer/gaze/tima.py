@@ -97,11 +97,18 @@ def tima_clusters(
     n_clusters = int(labels.max()) + 1
     mean_t = np.bincount(labels, weights=np.arange(n), minlength=n_clusters) / np.bincount(labels)
     order = np.argsort(mean_t, kind="stable")
-    maps = np.stack([
-        gaussian_heatmap(fix[labels == c], (width, height), grid, sigma_px=sigma_px,
-                         pixels_per_degree=pixels_per_degree)
-        for c in order
-    ])
+    maps = np.stack(
+        [
+            gaussian_heatmap(
+                fix[labels == c],
+                (width, height),
+                grid,
+                sigma_px=sigma_px,
+                pixels_per_degree=pixels_per_degree,
+            )
+            for c in order
+        ]
+    )
     return moment_features_batch(maps)
 
 
@@ -129,8 +136,11 @@ def tima_similarity(ca: ArrayLike, cb: ArrayLike, weights: tuple[float, float] =
     for i in range(1, n + 1):
         for j in range(1, m + 1):
             # Lexicographic (distance, steps) minimum: independent of which sequence comes first.
-            cands = ((dist[i - 1, j - 1], steps[i - 1, j - 1]), (dist[i - 1, j], steps[i - 1, j]),
-                     (dist[i, j - 1], steps[i, j - 1]))
+            cands = (
+                (dist[i - 1, j - 1], steps[i - 1, j - 1]),
+                (dist[i - 1, j], steps[i - 1, j]),
+                (dist[i, j - 1], steps[i, j - 1]),
+            )
             d, s = min(cands)
             dist[i, j] = d + cost[i - 1, j - 1]
             steps[i, j] = s + 1

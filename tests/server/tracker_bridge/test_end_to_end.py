@@ -176,7 +176,10 @@ def test_gazepoint_to_session(settings: Settings, users: Users, app_client: Any)
     assert 0 < t[0] < 60_000
     steps = np.diff(t)
     assert np.median(steps) == pytest.approx(1000 / 60, abs=0.01)
-    assert (t[-1] - t[0]) == pytest.approx((n - 1) * 1000 / 60, abs=30)
+    # The clock offset is the least delay seen so far, so it only shrinks while the stream runs: a
+    # slow first sample (a busy machine) can shorten the span a little, never lengthen it.
+    span = (n - 1) * 1000 / 60
+    assert span - 150 <= t[-1] - t[0] <= span + 1
     tracker_info = final["source_info"]["tracker"]
     assert (
         tracker_info["calibration"]["mean_error_px"] == 21.5

@@ -8,8 +8,13 @@ import pytest
 from trainer.gaze.fixations import detect_fixations
 
 PPD = 35.0  # pixels per degree of the synthetic set-up
-TRUE = [(100.0, 100.0, 300.0), (420.0, 120.0, 250.0), (380.0, 400.0, 400.0), (120.0, 380.0, 220.0),
-        (260.0, 250.0, 350.0)]
+TRUE = [
+    (100.0, 100.0, 300.0),
+    (420.0, 120.0, 250.0),
+    (380.0, 400.0, 400.0),
+    (120.0, 380.0, 220.0),
+    (260.0, 250.0, 350.0),
+]
 SACCADE_MS = 45.0
 
 

@@ -36,8 +36,14 @@ def random_sessions(n: int, seed: int = 0) -> list[SessionFeatures]:
 
 @pytest.mark.parametrize(
     "metric",
-    [MetricConfig("moments"), MetricConfig("dhash"), MetricConfig("correlation"), MetricConfig("tima"),
-     MetricConfig("multimatch"), MetricConfig("multimatch", prefilter_k=4)],
+    [
+        MetricConfig("moments"),
+        MetricConfig("dhash"),
+        MetricConfig("correlation"),
+        MetricConfig("tima"),
+        MetricConfig("multimatch"),
+        MetricConfig("multimatch", prefilter_k=4),
+    ],
     ids=["moments", "dhash", "correlation", "tima", "multimatch", "multimatch-prefilter"],
 )
 @pytest.mark.parametrize("aggregate", ["mean", "max"])
@@ -98,8 +104,12 @@ def test_top_k_selects_best_partners_per_case() -> None:
 def test_features_round_trip_bytes_and_dict() -> None:
     f = random_sessions(1)[0]
     for g in (SessionFeatures.from_bytes(f.to_bytes()), SessionFeatures.from_dict(f.to_dict())):
-        assert (g.session_id, g.case_id, g.reader_id, g.image_size) == (f.session_id, f.case_id, f.reader_id,
-                                                                        f.image_size)
+        assert (g.session_id, g.case_id, g.reader_id, g.image_size) == (
+            f.session_id,
+            f.case_id,
+            f.reader_id,
+            f.image_size,
+        )
         for name in ("fixations", "heatmap", "moments", "dhash", "tima", "descriptor"):
             assert np.array_equal(getattr(g, name), getattr(f, name)), name
     with pytest.raises(ValueError, match="version"):

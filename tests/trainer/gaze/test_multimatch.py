@@ -55,8 +55,12 @@ def _reference(a: np.ndarray, b: np.ndarray, kw: dict) -> np.ndarray | None:
     """The reference's result, or None where it raises."""
     dtype = [("start_x", "f8"), ("start_y", "f8"), ("duration", "f8")]
     rec = lambda f: np.rec.fromarrays(list(f.T), dtype=dtype)  # noqa: E731
-    ref_kw = {"grouping": kw.get("grouping", False), "TDir": kw.get("tdir", 0.0),
-              "TDur": kw.get("tdur", 0.0), "TAmp": kw.get("tamp", 0.0)}
+    ref_kw = {
+        "grouping": kw.get("grouping", False),
+        "TDir": kw.get("tdir", 0.0),
+        "TDur": kw.get("tdur", 0.0),
+        "TAmp": kw.get("tamp", 0.0),
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -89,8 +93,9 @@ def test_agrees_with_reference_on_studyforrest(studyforrest: dict, kw: dict) -> 
             assert np.isfinite(ours[row]).all() and (ours[row] >= 0).all() and (ours[row] <= 1).all()
             continue
         np.testing.assert_allclose(ours[row], ref, atol=1e-6, rtol=0, err_msg=f"{p} vs {q}")
-        np.testing.assert_allclose(multimatch(studyforrest[p], studyforrest[q], SCREEN, **kw), ours[row],
-                                   atol=1e-12, rtol=0)
+        np.testing.assert_allclose(
+            multimatch(studyforrest[p], studyforrest[q], SCREEN, **kw), ours[row], atol=1e-12, rtol=0
+        )
     if kw.get("tdir") == 45.0:
         # The reference is known to raise on some real scanpaths with these thresholds.
         assert raised > 0
@@ -102,13 +107,17 @@ def test_same_segment_scores_higher_than_different(studyforrest: dict) -> None:
     prepared = {k: prepare_scanpath(studyforrest[k]) for k in keys}
     same = [((s, "sub-01"), (s, "sub-19")) for s in segs]
     diff = [((s, "sub-01"), (t, "sub-19")) for s in segs for t in segs if s != t]
-    score = lambda pairs: np.asarray(combined_score(  # noqa: E731
-        multimatch_many([prepared[p] for p, _ in pairs], [prepared[q] for _, q in pairs], SCREEN)))
+    score = lambda pairs: np.asarray(
+        combined_score(  # noqa: E731
+            multimatch_many([prepared[p] for p, _ in pairs], [prepared[q] for _, q in pairs], SCREEN)
+        )
+    )
     s_same, s_diff = score(same), score(diff)
     assert s_same.mean() > s_diff.mean()
     # Position carries most of the signal on this data: check it measure by measure as well.
     pos = lambda pairs: multimatch_many(  # noqa: E731
-        [prepared[p] for p, _ in pairs], [prepared[q] for _, q in pairs], SCREEN)[:, 3]
+        [prepared[p] for p, _ in pairs], [prepared[q] for _, q in pairs], SCREEN
+    )[:, 3]
     assert pos(same).mean() > pos(diff).mean()
 
 
@@ -184,8 +193,10 @@ def test_property_identity_symmetry_range(a: np.ndarray, b: np.ndarray) -> None:
 
 def test_batch_with_mixed_lengths_matches_single_calls() -> None:
     rng = np.random.default_rng(3)
-    paths = [np.column_stack((rng.uniform(0, 1280, n), rng.uniform(0, 720, n), rng.uniform(0.05, 0.5, n)))
-             for n in rng.integers(1, 40, 40)]
+    paths = [
+        np.column_stack((rng.uniform(0, 1280, n), rng.uniform(0, 720, n), rng.uniform(0.05, 0.5, n)))
+        for n in rng.integers(1, 40, 40)
+    ]
     prepared = [prepare_scanpath(p) for p in paths]
     ia, ib = rng.integers(0, 40, 200), rng.integers(0, 40, 200)
     batch = multimatch_many([prepared[i] for i in ia], [prepared[j] for j in ib], SCREEN)
