@@ -20,6 +20,7 @@ from trainer.gaze.features import MULTIMATCH_FRAME, SessionFeatures
 from trainer.gaze.moments import WEIGHTS_UNSTRUCTURED, check_weights, moment_similarity
 from trainer.gaze.multimatch import (
     DEFAULT_COMBINED_WEIGHTS,
+    StackedScanpaths,
     combined_score,
     multimatch_indexed,
     prepare_scanpath,
@@ -96,7 +97,7 @@ class FeatureStore:
         self._unit: _Growable | None = None
         self._flat: list[bool] = []
         self._paths: list[Scanpath | None] = []
-        self._stack_cache: tuple[int, object] | None = None
+        self._stack_cache: tuple[int, tuple[StackedScanpaths, IntArray]] | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -176,21 +177,21 @@ class FeatureStore:
             np.full(int(ok.sum()), row_of[i]),
             stack,
             row_of[others[ok]],
-            MULTIMATCH_FRAME,  # type: ignore[arg-type]
+            MULTIMATCH_FRAME,
         )
         out[ok] = combined_score(measures, self.config.multimatch_weights)
         return out
 
-    def _stack(self) -> tuple[object, IntArray]:
+    def _stack(self) -> tuple[StackedScanpaths, IntArray]:
         """Stacked scanpaths of all comparable sessions, rebuilt only when sessions were added."""
         n = len(self._paths)
         if self._stack_cache is None or self._stack_cache[0] != n:
             ok = [j for j, p in enumerate(self._paths) if p is not None]
             row_of = np.full(n, -1, dtype=np.int64)
             row_of[ok] = np.arange(len(ok))
-            stack = stack_scanpaths([self._paths[j] for j in ok])  # type: ignore[misc]
+            stack = stack_scanpaths([p for p in self._paths if p is not None])
             self._stack_cache = (n, (stack, row_of))
-        return self._stack_cache[1]  # type: ignore[return-value]
+        return self._stack_cache[1]
 
     def block(self, rows: IntArray, cols: IntArray) -> FloatArray:
         """(r, c) similarities for moments / dHash, fully vectorised (equal to :meth:`score` rows)."""

@@ -107,11 +107,12 @@ def test_same_segment_scores_higher_than_different(studyforrest: dict) -> None:
     prepared = {k: prepare_scanpath(studyforrest[k]) for k in keys}
     same = [((s, "sub-01"), (s, "sub-19")) for s in segs]
     diff = [((s, "sub-01"), (t, "sub-19")) for s in segs for t in segs if s != t]
-    score = lambda pairs: np.asarray(
-        combined_score(  # noqa: E731
-            multimatch_many([prepared[p] for p, _ in pairs], [prepared[q] for _, q in pairs], SCREEN)
-        )
-    )
+
+    def score(pairs: list[tuple[tuple[str, str], tuple[str, str]]]) -> np.ndarray:
+        left = [prepared[p] for p, _ in pairs]
+        right = [prepared[q] for _, q in pairs]
+        return np.asarray(combined_score(multimatch_many(left, right, SCREEN)))
+
     s_same, s_diff = score(same), score(diff)
     assert s_same.mean() > s_diff.mean()
     # Position carries most of the signal on this data: check it measure by measure as well.
