@@ -131,7 +131,8 @@ def prepare(data_dir: Path, n_readers: int) -> World:
     return World(url=url, secret=secret, durable=durable, saturate=saturate)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -243,7 +244,8 @@ def reconcile(
 # ---- report --------------------------------------------------------------------------------------
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (NaN when there are none)."""
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
@@ -256,8 +258,8 @@ def summarise(name: str, result: LoadResult, samples_per_frame: int) -> dict[str
         "frames_acked": frames,
         "frames_per_s": frames / result.active_s,
         "samples_per_s": frames * samples_per_frame / result.active_s,
-        "p50_ms": _percentile(latencies, 50) * 1000,
-        "p99_ms": _percentile(latencies, 99) * 1000,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
         "max_ms": max(latencies, default=float("nan")) * 1000,
         "errors": errors,
     }
@@ -292,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     blocks, arrays = sample_blocks(per_frame)
     data_dir = Path(tempfile.mkdtemp(prefix="mcgip-bench-ingest-"))
     world = prepare(data_dir, args.readers)
-    port = _free_port()
+    port = free_port()
     server = start_server(data_dir, world, port)
     base = f"ws://127.0.0.1:{port}"
     print(

@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from bench.ingest import REPO_ROOT, _free_port, _percentile
+from bench.ingest import REPO_ROOT, free_port, percentile
 from bench.loop_probes import (
     ProgressTrace,
     connect,
@@ -149,7 +149,7 @@ def stop_embedded(server: subprocess.Popen[bytes], timeout_s: float = 30.0) -> N
 
 
 def _median(values: Sequence[float]) -> float:
-    return _percentile(list(values), 50)
+    return percentile(list(values), 50)
 
 
 def summarise(
@@ -168,14 +168,14 @@ def summarise(
     running = trace.running_at if trace.running_at is not None else float("nan")
     return {
         "latency_s": latencies,
-        "latency_p50_s": _percentile(latencies, 50),
+        "latency_p50_s": percentile(latencies, 50),
         "latency_max_s": max(latencies, default=float("nan")),
         "latency_during_retrain_s": busy,
         "queue_round_trip_s": reference,
-        "latency_p50_over_round_trip": _percentile(latencies, 50) / reference,
+        "latency_p50_over_round_trip": percentile(latencies, 50) / reference,
         "latency_max_over_round_trip": max(latencies, default=float("nan")) / reference,
         "latency_max_over_target": max(latencies, default=float("nan")) / LATENCY_TARGET_S,
-        "latency_p50_over_schedule_period": _percentile(latencies, 50) / options.schedule_every_s,
+        "latency_p50_over_schedule_period": percentile(latencies, 50) / options.schedule_every_s,
         "retrain_state": trace.state,
         "retrain_error": trace.error,
         "retrain_total_s": ended - trace.submitted,
@@ -183,7 +183,7 @@ def summarise(
         "retrain_phase_s": trace.phase_seconds(),
         "progress_reports": len(gaps) - 1 if gaps else 0,
         "progress_max_gap_s": max_gap,
-        "progress_p50_gap_s": _percentile(gaps, 50),
+        "progress_p50_gap_s": percentile(gaps, 50),
         "progress_max_gap_over_target": max_gap / PROGRESS_TARGET_S,
         "progress_max_gap_over_heartbeat": max_gap / options.heartbeat_s,
         "content_changes": len(trace.changes),
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _cli(env, "db", "upgrade")
     _cli(env, "demo", "seed", "--cases", str(args.cases), "--size", str(args.size))
     seeded_s = time.perf_counter() - started
-    port = _free_port()
+    port = free_port()
     log_path = data_dir / "server.log"
     server = start_embedded(env, port, log_path)
     print(

@@ -45,13 +45,14 @@ def build_demo_snapshot(
     top_k: int | None,
     threshold: float,
     classes: Sequence[str] = CLASSES,
+    finding_scale: float = 1.0,
 ) -> tuple[Path, dict[str, Any]]:
     """Generate cases, simulate every demo reader on every case, mine pairs, write PNGs + manifest.
 
     Returns:
         (manifest path, stats: counts, pairs per case, fraction of pairs with the same label).
     """
-    data = generate_dataset(cases, seed=seed, size=gen_size, classes=classes)
+    data = generate_dataset(cases, seed=seed, size=gen_size, classes=classes, finding_scale=finding_scale)
     sessions = simulate_dataset_sessions(data, DEMO_READERS, seed=seed)
     features = [
         compute_session_features(f"{reader}-{i}", f"case{i:05d}", reader, s.fixations, (gen_size, gen_size))
@@ -119,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=5, help="gaze partners per case (0: use --threshold)")
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--classes", default=",".join(CLASSES), help="comma list of generator classes")
+    parser.add_argument(
+        "--finding-scale",
+        type=float,
+        default=1.0,
+        help="finding size multiplier of the generator (1 = realistic)",
+    )
     parser.add_argument("--steps", type=int, help="override train.steps")
     parser.add_argument("--workdir", type=Path, help="keep data and runs here (default: temporary)")
     args = parser.parse_args(argv)
@@ -141,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             top_k=args.top_k or None,
             threshold=args.threshold,
             classes=tuple(args.classes.split(",")),
+            finding_scale=args.finding_scale,
         )
         print(
             f"synthetic data: {stats['cases']} cases x {len(DEMO_READERS)} simulated readers, "

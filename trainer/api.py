@@ -182,6 +182,30 @@ def export_model(checkpoint: str | Path, fmt: str, out_path: str | Path) -> Path
 
 
 # --------------------------------------------------------------------------- CLI
+def _export_cli(checkpoint: Path, formats: list[str], outs: list[Path]) -> int:
+    """Export to every (format, out) pair in one process (torch is imported once).
+
+    A failed format does not stop the others; each result is one JSON line on stdout.
+
+    Returns:
+        0 when every export succeeded, 1 when any failed, 2 when the pairs do not match.
+    """
+    if len(formats) != len(outs):
+        sys.stderr.write(f"error: {len(formats)} --format but {len(outs)} --out; give them in pairs\n")
+        return 2
+    failed = 0
+    for fmt, out in zip(formats, outs, strict=True):
+        try:
+            path = export_model(checkpoint, fmt, out)
+        except (RuntimeError, ValueError, OSError) as exc:
+            logger.exception("export to %s failed", fmt)
+            sys.stdout.write(json.dumps({"event": "export_failed", "format": fmt, "error": str(exc)}) + "\n")
+            failed += 1
+            continue
+        sys.stdout.write(json.dumps({"event": "exported", "format": fmt, "path": str(path)}) + "\n")
+    return 1 if failed else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainer.api", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,10 +221,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--encoder", action="append", required=True, metavar="NAME=PATH")
     e.add_argument("--config", type=Path)
     e.add_argument("--out", type=Path, help="write metrics JSON here (else stdout)")
-    x = sub.add_parser("export", help="export an encoder")
+    x = sub.add_parser(
+        "export", help="export an encoder to one or more formats (repeat --format/--out in pairs)"
+    )
     x.add_argument("--checkpoint", required=True, type=Path)
-    x.add_argument("--format", required=True, choices=[*FORMATS, "card"])
-    x.add_argument("--out", required=True, type=Path)
+    x.add_argument("--format", required=True, action="append", choices=[*FORMATS, "card"])
+    x.add_argument("--out", required=True, action="append", type=Path)
     v = sub.add_parser("check-config", help="validate a config file")
     v.add_argument("--config", required=True, type=Path)
     return parser
@@ -240,11 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(text + "\n")
             return 0
         if args.command == "export":
-            path = export_model(args.checkpoint, args.format, args.out)
-            sys.stdout.write(
-                json.dumps({"event": "exported", "format": args.format, "path": str(path)}) + "\n"
-            )
-            return 0
+            return _export_cli(args.checkpoint, args.format, args.out)
     except (ConfigError, SnapshotError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -158,6 +158,10 @@ def test_denied_camera_explains_and_falls_back(
     page.goto(f"{e2e_server.base_url}/read/{case_id}?source=webcam")
     problem = page.wait_for_selector("[data-testid=camera-problem]")
     assert "permission was denied" in (problem.text_content() or "")
+    # The failed camera left no empty webcam session behind.
+    sessions = e2e_server.ok("GET", f"/api/sessions?case_id={case_id}", user="admin")
+    items = sessions["items"] if isinstance(sessions, dict) else sessions
+    assert [s for s in items if s["source"] == "webcam"] == []
     page.click("[data-testid=camera-fallback]")
     page.wait_for_selector("#reader[data-state=reading]")
     assert "source=mouse" in page.url

@@ -95,3 +95,42 @@ def test_model_card(encoder_file: Path, tmp_path: Path) -> None:
 def test_unknown_format(encoder_file: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format"):
         api.export_model(encoder_file, "pickle", tmp_path / "x")
+
+
+def test_cli_exports_several_formats_in_one_process(
+    encoder_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outs = {"torchscript": tmp_path / "enc.ts", "safetensors": tmp_path / "enc.safetensors"}
+    argv = ["export", "--checkpoint", str(encoder_file)]
+    for fmt, out in outs.items():
+        argv += ["--format", fmt, "--out", str(out)]
+    assert api.main(argv) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["event"], e["format"]) for e in events] == [("exported", f) for f in outs]
+    assert all(out.stat().st_size > 0 for out in outs.values())
+
+    # One format failing does not stop the next; the exit status says something failed.
+    real_export = api.export_encoder
+
+    def onnx_breaks(checkpoint: Path, fmt: str, out: Path) -> Path:
+        if fmt == "onnx":
+            raise RuntimeError("ONNX output differs from PyTorch")
+        return real_export(checkpoint, fmt, out)
+
+    monkeypatch.setattr("trainer.api.export_encoder", onnx_breaks)
+    argv = [
+        "export",
+        "--checkpoint",
+        str(encoder_file),
+        "--format",
+        "onnx",
+        "--out",
+        str(tmp_path / "x.onnx"),
+    ]
+    argv += ["--format", "card", "--out", str(tmp_path / "card.json")]
+    assert api.main(argv) == 1
+    failed, card = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert failed == {"event": "export_failed", "format": "onnx", "error": "ONNX output differs from PyTorch"}
+    assert card["event"] == "exported" and json.loads((tmp_path / "card.json").read_text())
+    unpaired = ["export", "--checkpoint", str(encoder_file), "--format", "onnx", "--format", "card"]
+    assert api.main([*unpaired, "--out", str(tmp_path / "y.onnx")]) == 2

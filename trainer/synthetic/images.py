@@ -230,9 +230,11 @@ def _window(
     return (slice(r0, r1), slice(c0, c1)), dx, dy
 
 
-def _round_mass(rng: np.random.Generator, size: int, cx: float, cy: float) -> tuple[np.ndarray, float]:
+def _round_mass(
+    rng: np.random.Generator, size: int, cx: float, cy: float, grow: float
+) -> tuple[np.ndarray, float]:
     """Smooth-edged elliptic blob; returns its ``(size, size)`` attenuation and its radius (px)."""
-    radius = rng.uniform(6.0, 18.0) * size / _REF_SIZE
+    radius = rng.uniform(6.0, 18.0) * grow * size / _REF_SIZE
     contrast = rng.uniform(0.05, 0.16)
     ecc, angle = rng.uniform(0.0, 0.25), rng.uniform(0.0, np.pi)
     extent = radius * (1 + ecc)
@@ -246,9 +248,11 @@ def _round_mass(rng: np.random.Generator, size: int, cx: float, cy: float) -> tu
     return out, extent
 
 
-def _spiculated_mass(rng: np.random.Generator, size: int, cx: float, cy: float) -> tuple[np.ndarray, float]:
+def _spiculated_mass(
+    rng: np.random.Generator, size: int, cx: float, cy: float, grow: float
+) -> tuple[np.ndarray, float]:
     """Irregular blob with radiating spicules; returns ``(size, size)`` attenuation and extent (px)."""
-    scale = size / _REF_SIZE
+    scale = grow * size / _REF_SIZE
     core = rng.uniform(4.0, 10.0) * scale
     contrast = rng.uniform(0.06, 0.18)
     n = int(rng.integers(8, 19))
@@ -276,9 +280,11 @@ def _spiculated_mass(rng: np.random.Generator, size: int, cx: float, cy: float) 
     return contrast * out, extent
 
 
-def _calcifications(rng: np.random.Generator, size: int, cx: float, cy: float) -> tuple[np.ndarray, float]:
+def _calcifications(
+    rng: np.random.Generator, size: int, cx: float, cy: float, grow: float
+) -> tuple[np.ndarray, float]:
     """Cluster of tiny bright dots; returns ``(size, size)`` attenuation and cluster radius (px)."""
-    scale = size / _REF_SIZE
+    scale = grow * size / _REF_SIZE
     radius = rng.uniform(5.0, 14.0) * scale
     n = int(rng.integers(5, 17))
     offsets = rng.normal(0.0, radius / 2.0, (n, 2))
@@ -316,32 +322,36 @@ def _to_counts(attenuation: np.ndarray, rng: np.random.Generator, size: int) -> 
     return counts.astype(np.uint16)
 
 
-def generate_case(seed: int, label: str, size: int = 256) -> SyntheticCase:
+def generate_case(seed: int, label: str, size: int = 256, finding_scale: float = 1.0) -> SyntheticCase:
     """Generate one case.
 
     Args:
         seed: Case seed; anatomy and noise depend only on it, the finding on it and ``label``.
         label: One of ``CLASSES``.
         size: Image side in pixels (square image).
+        finding_scale: Multiplies the size of findings relative to the breast (1 = realistic).
+            Larger findings stay visible at the low resolutions a CPU can train at in minutes.
 
     Returns:
         The case with an ``(size, size)`` uint16 image and its ground truth.
 
     Raises:
-        ValueError: For an unknown label or a size below 64.
+        ValueError: For an unknown label, a size below 64 or a finding_scale outside [0.5, 4].
     """
     if label not in CLASSES:
         raise ValueError(f"unknown label {label!r}; expected one of {CLASSES}")
     if size < 64:
         raise ValueError(f"size must be at least 64 px, got {size}")
+    if not 0.5 <= finding_scale <= 4.0:
+        raise ValueError(f"finding_scale must be in [0.5, 4], got {finding_scale}")
     anatomy_ss, finding_ss, noise_ss = np.random.SeedSequence(seed).spawn(3)
     attenuation, anat = _anatomy(np.random.default_rng(anatomy_ss), size)
     findings: list[Finding] = []
     if label != "normal":
         rng = np.random.default_rng([*finding_ss.generate_state(2), CLASSES.index(label)])
-        u, v = _place(rng, anat, _PLACEMENT_EXTENT[label])
+        u, v = _place(rng, anat, _PLACEMENT_EXTENT[label] * finding_scale)
         cx, cy = u * size - 0.5, v * size - 0.5
-        lesion, extent = _RENDERERS[label](rng, size, cx, cy)
+        lesion, extent = _RENDERERS[label](rng, size, cx, cy, finding_scale)
         attenuation = attenuation + lesion
         findings.append(_finding(label, cx, cy, extent, size))
     image = _to_counts(attenuation, np.random.default_rng(noise_ss), size)
@@ -365,7 +375,12 @@ def _finding(kind: str, cx: float, cy: float, radius: float, size: int) -> Findi
 
 
 def generate_dataset(
-    n: int, *, seed: int = 0, size: int = 256, classes: Sequence[str] = CLASSES
+    n: int,
+    *,
+    seed: int = 0,
+    size: int = 256,
+    classes: Sequence[str] = CLASSES,
+    finding_scale: float = 1.0,
 ) -> list[SyntheticCase]:
     """Generate ``n`` cases with balanced labels (counts differ by at most one), in shuffled order.
 
@@ -374,6 +389,7 @@ def generate_dataset(
         seed: Dataset seed; the same arguments always give the same cases.
         size: Image side in pixels.
         classes: Labels to draw from, a non-empty subset of ``CLASSES`` without repeats.
+        finding_scale: See :func:`generate_case`.
 
     Returns:
         ``n`` cases; ``generate_case(c.seed, c.label, size)`` reproduces each ``c``.
@@ -391,7 +407,10 @@ def generate_dataset(
     labels = [classes[i % len(classes)] for i in range(n)]
     order = np.random.default_rng(ss).permutation(n)
     case_seeds = ss.generate_state(max(n, 1), dtype=np.uint32)[:n]
-    return [generate_case(int(s), labels[int(i)], size) for s, i in zip(case_seeds, order, strict=True)]
+    return [
+        generate_case(int(s), labels[int(i)], size, finding_scale)
+        for s, i in zip(case_seeds, order, strict=True)
+    ]
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -72,26 +72,42 @@ def _prepare(ctx: JobContext, dataset_id: int) -> dict[str, Any]:
 
 
 def _export_all(ctx: JobContext, encoder: Path, folder: Path) -> dict[str, str]:
-    """Write each export next to the encoder; returns {format: error} for those that failed.
+    """Write each missing export next to the encoder; returns {format: error} for those that failed.
 
-    A failed export does not fail the job: the trained encoder is kept and registered, the version
-    lists only the exports it has, and an ``export`` job can re-create a missing one later.
+    All formats are exported by one trainer process (torch is imported once), each to a partial
+    file that is renamed only once it is complete. A failed export does not fail the job: the trained
+    encoder is kept and registered, the version lists only the exports it has, and an ``export`` job
+    can re-create a missing one later.
     """
+    missing = {fmt: name for fmt, name in EXPORT_FILES.items() if not (folder / name).exists()}
+    if not missing:
+        return {}
+    ctx.report(0.9, phase="export", formats=sorted(missing))
+    args = ["export", "--checkpoint", str(encoder)]
+    for fmt, name in missing.items():
+        args += ["--format", fmt, "--out", str(folder / f".partial-{name}")]
+    exported: set[str] = set()
+
+    def on_line(line: str) -> None:
+        # The trainer prints one JSON event per format; a file on disk alone proves nothing (the
+        # ONNX file is written before onnxruntime checks it).
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(event, dict) and event.get("event") == "exported":
+            exported.add(str(event.get("format")))
+
+    code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args, on_line=on_line)
     errors: dict[str, str] = {}
-    for i, (fmt, name) in enumerate(EXPORT_FILES.items()):
-        target = folder / name
-        if target.exists():
-            continue
-        ctx.report(0.9 + 0.025 * i, phase="export", format=fmt)
+    for fmt, name in missing.items():
         partial = folder / f".partial-{name}"
-        args = ["export", "--checkpoint", str(encoder), "--format", fmt, "--out", str(partial)]
-        code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args)
-        if code != 0 or not partial.exists():
-            partial.unlink(missing_ok=True)
-            errors[fmt] = f"export to {fmt} failed (exit {code}); see the log tail"
-            ctx.log(errors[fmt])
+        if fmt in exported and partial.exists():
+            partial.replace(folder / name)
             continue
-        partial.replace(target)
+        partial.unlink(missing_ok=True)
+        errors[fmt] = f"export to {fmt} failed (exit {code}); see the log tail"
+        ctx.log(errors[fmt])
     return errors
 
 

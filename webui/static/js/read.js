@@ -140,6 +140,8 @@ async function start() {
   const source = await sourceFromPage(params, viewer);
   page.source = source;
   document.getElementById('source-kind').textContent = source.kind + (source.isEyeGaze ? '' : ' (not eye gaze)');
+  // A source that cannot run (no camera, permission denied) stops here, before a session exists.
+  await source.preflight();
   const { session, created } = await openOrResume(caseId, userId, source);
   page.session = session;
   root.dataset.sessionId = String(session.id);

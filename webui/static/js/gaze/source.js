@@ -26,6 +26,13 @@ export class GazeSource extends EventTarget {
 
   get isEyeGaze() { return this.constructor.isEyeGaze; }
 
+  /**
+   * Check, before a reading session is opened for this source, that it can run at all (camera
+   * present and allowed, ...). Rejects with a reader-facing message when it cannot, so no empty
+   * session is left behind. Sources with nothing to check resolve at once.
+   */
+  async preflight() {}
+
   /** Begin producing samples. May prompt for permissions; rejects when the source cannot run. */
   async start() { this.running = true; }
 

@@ -69,6 +69,7 @@ export class WebcamSource extends GazeSource {
     this.badge = null;
     this.emitting = false;
     this.faceSeen = false;
+    this.cameraChecked = false;
   }
 
   info() {
@@ -92,15 +93,20 @@ export class WebcamSource extends GazeSource {
     }
   }
 
-  async start() {
-    if (this.running) return;
+  async preflight() {
     try {
       await checkCamera();
+      this.cameraChecked = true;
     } catch (err) {
       const message = err instanceof CameraError ? err.message : String(err);
       showCameraProblem(message, this.options.fallbackKind || 'mouse');
       throw new Error(message);
     }
+  }
+
+  async start() {
+    if (this.running) return;
+    if (!this.cameraChecked) await this.preflight();
     this.wg = await loadWebGazer();
     this.wg.setGazeListener((data) => this.onPrediction(data));
     await this.wg.begin(() => showCameraProblem('The camera could not be started.'));
