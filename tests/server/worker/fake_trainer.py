@@ -3,6 +3,8 @@
 It sleeps ``FAKE_STEP_S`` seconds per step, writes a checkpoint file every ``train.checkpoint_every``
 steps, resumes from the newest one, and appends ``<run> <first step>`` to ``<out>/starts.log`` so
 tests can see where each attempt began. Exit status 2 for a config with ``name == "invalid"``.
+Exports take ``--format``/``--out`` pairs; formats named in ``FAKE_FAIL_EXPORT`` (comma-separated)
+report ``export_failed``.
 """
 
 from __future__ import annotations
@@ -79,10 +81,18 @@ def train(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    if len(args.format) != len(args.out):
+        sys.stderr.write("error: give --format/--out in pairs\n")
+        return 2
     digest = hashlib.sha256(args.checkpoint.read_bytes()).hexdigest()
-    args.out.write_text(f"{args.format}:{digest}")
-    _emit(event="exported", format=args.format, path=str(args.out))
-    return 0
+    failing = set(filter(None, os.environ.get("FAKE_FAIL_EXPORT", "").split(",")))
+    for fmt, out in zip(args.format, args.out, strict=True):
+        if fmt in failing:
+            _emit(event="export_failed", format=fmt, error=f"{fmt} check failed")
+            continue
+        out.write_text(f"{fmt}:{digest}")
+        _emit(event="exported", format=fmt, path=str(out))
+    return 1 if failing & set(args.format) else 0
 
 
 def main() -> int:
@@ -95,8 +105,8 @@ def main() -> int:
     t.add_argument("--previous", type=Path)
     x = sub.add_parser("export")
     x.add_argument("--checkpoint", type=Path, required=True)
-    x.add_argument("--format", required=True)
-    x.add_argument("--out", type=Path, required=True)
+    x.add_argument("--format", required=True, action="append")
+    x.add_argument("--out", type=Path, required=True, action="append")
     args = parser.parse_args()
     return train(args) if args.command == "train" else export(args)
 

@@ -267,20 +267,14 @@ def test_sigkill_with_the_real_trainer_resumes_and_exports(
 
 
 def test_failed_export_keeps_the_trained_version(
-    db: Database, settings: Settings, data: TinyDataset, tmp_path: Path
+    db: Database, settings: Settings, data: TinyDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A trainer whose ONNX export fails: training output is kept, the version lists the other exports.
-    wrapper = tmp_path / "trainer.sh"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'case "$*" in *"--format onnx"*) echo "onnx check failed" >&2; exit 1;; esac\n'
-        f'exec {" ".join(FAKE)} "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    monkeypatch.setenv("FAKE_FAIL_EXPORT", "onnx")
     job = queue.submit(
         db, kind="retrain", dataset_id=data.dataset_id, params={"config": tiny_config(steps=3)}
     )
-    Worker(settings, fake_options(train_command=str(wrapper)), db=db).run_once()
+    Worker(settings, fake_options(), db=db).run_once()
     done = load(db, job.id)
     assert done.state == JobState.succeeded
     assert set(done.result["export_errors"]) == {"onnx"}  # type: ignore[index]
