@@ -52,6 +52,7 @@ test: test-tools
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check server trainer tests bench migrations
+	$(VENV)/bin/ruff format --check server trainer tests bench migrations
 
 typecheck: $(VENV)/.test-installed
 	$(VENV)/bin/mypy server trainer
