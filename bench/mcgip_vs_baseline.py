@@ -6,13 +6,15 @@ session's fixations become gaze features and the pair graph is mined per reader 
 heatmap-moment similarity (``trainer.gaze``), exactly as the product does for real readers.
 Three pre-trainings with the same config, budget and seed: no-gaze baseline (reference, in this run),
 McGIP, and McGIP on a shuffled pair graph (case ids permuted: same graph shape, pairs unrelated to
-image content). Each encoder is scored by kNN on the snapshot's fixed held-out split.
+image content). Each encoder is scored by kNN on the snapshot's fixed held-out split, next to the
+untrained encoder they all start from (how much of the score training adds at all).
 Targets: McGIP >= baseline + 5 points kNN accuracy; shuffled within +-2 points of the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import tempfile
@@ -26,13 +28,15 @@ from PIL import Image
 
 from trainer import api
 from trainer.config import TrainConfig
-from trainer.data.snapshot import make_snapshot, save_snapshot
+from trainer.data.snapshot import load_snapshot, make_snapshot, save_snapshot
 from trainer.gaze import MetricConfig, MiningConfig, PairMiner, compute_session_features
+from trainer.pipeline import prepare_data, save_untrained_encoder
 from trainer.synthetic.images import CLASSES, generate_dataset
 from trainer.synthetic.readers import DEMO_READERS, simulate_dataset_sessions
 
 CONFIGS = Path(__file__).resolve().parents[1] / "trainer" / "configs"
 VARIANTS = ("baseline", "mcgip", "shuffled")
+ROWS = ("untrained", *VARIANTS)
 
 
 def build_demo_snapshot(
@@ -46,13 +50,21 @@ def build_demo_snapshot(
     threshold: float,
     classes: Sequence[str] = CLASSES,
     finding_scale: float = 1.0,
+    finding_contrast: float = 1.0,
 ) -> tuple[Path, dict[str, Any]]:
     """Generate cases, simulate every demo reader on every case, mine pairs, write PNGs + manifest.
 
     Returns:
         (manifest path, stats: counts, pairs per case, fraction of pairs with the same label).
     """
-    data = generate_dataset(cases, seed=seed, size=gen_size, classes=classes, finding_scale=finding_scale)
+    data = generate_dataset(
+        cases,
+        seed=seed,
+        size=gen_size,
+        classes=classes,
+        finding_scale=finding_scale,
+        finding_contrast=finding_contrast,
+    )
     sessions = simulate_dataset_sessions(data, DEMO_READERS, seed=seed)
     features = [
         compute_session_features(f"{reader}-{i}", f"case{i:05d}", reader, s.fixations, (gen_size, gen_size))
@@ -102,6 +114,30 @@ def variant_config(base: TrainConfig, variant: str, seed: int) -> TrainConfig:
     return TrainConfig.from_dict(data)
 
 
+def untrained_knn(config: TrainConfig, manifest: Path, runs: Path) -> dict[str, float]:
+    """kNN metrics of the encoder before its first step (the weights every variant starts from)."""
+    snapshot = load_snapshot(manifest)
+    path = save_untrained_encoder(
+        config, prepare_data(config, snapshot), runs / f"untrained-{config.train.seed}" / "encoder.pt"
+    )
+    report = api.evaluate({"untrained": path}, snapshot, config, device=config.train.device)
+    return dict(report["untrained"]["knn"])
+
+
+def _record(
+    results: dict[str, dict[str, list[float]]], row: str, seed: int, knn: dict[str, float], seconds: float
+) -> None:
+    """Append one run's kNN accuracy, macro AUC and duration to ``results[row]`` and report it."""
+    results[row]["acc"].append(knn["accuracy"])
+    results[row]["auc"].append(knn["macro_auc"])
+    results[row]["s"].append(seconds)
+    print(
+        f"  seed {seed} {row:<9} kNN acc {100 * knn['accuracy']:5.1f}  "
+        f"AUC {100 * knn['macro_auc']:5.1f}  ({seconds:.0f} s)",
+        flush=True,
+    )
+
+
 def _mean_sd(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * statistics.mean(values):5.1f} +- {100 * sd:4.1f}"
@@ -112,22 +148,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="mcgip bench mcgip-vs-baseline", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--config", type=Path, default=CONFIGS / "cpu_synthetic.json")
-    parser.add_argument("--cases", type=int, default=400)
+    parser.add_argument("--cases", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--gen-size", type=int, default=128, help="side the cases and gaze are simulated at")
     parser.add_argument("--store-size", type=int, default=72, help="side of the stored PNGs")
-    parser.add_argument("--top-k", type=int, default=5, help="gaze partners per case (0: use --threshold)")
+    parser.add_argument("--top-k", type=int, default=3, help="gaze partners per case (0: use --threshold)")
     parser.add_argument("--threshold", type=float, default=0.9)
-    parser.add_argument("--classes", default=",".join(CLASSES), help="comma list of generator classes")
+    parser.add_argument(
+        "--classes",
+        default="normal,round_mass",
+        help=f"comma list of generator classes ({','.join(CLASSES)})",
+    )
     parser.add_argument(
         "--finding-scale",
         type=float,
-        default=1.0,
+        default=4.0,
         help="finding size multiplier of the generator (1 = realistic)",
+    )
+    parser.add_argument(
+        "--finding-contrast",
+        type=float,
+        default=2.0,
+        help="finding contrast multiplier of the generator (1 = realistic)",
     )
     parser.add_argument("--steps", type=int, help="override train.steps")
     parser.add_argument("--workdir", type=Path, help="keep data and runs here (default: temporary)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     base = TrainConfig.from_file(args.config)
@@ -149,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             threshold=args.threshold,
             classes=tuple(args.classes.split(",")),
             finding_scale=args.finding_scale,
+            finding_contrast=args.finding_contrast,
         )
         print(
             f"synthetic data: {stats['cases']} cases x {len(DEMO_READERS)} simulated readers, "
@@ -159,25 +207,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"config {args.config.name}: {base.method.name} {base.model.backbone} {base.data.image_size}px, "
             f"batch {base.train.batch_size}, {base.train.steps} steps, seeds {args.seeds}"
         )
-        results: dict[str, dict[str, list[float]]] = {v: {"acc": [], "auc": [], "s": []} for v in VARIANTS}
+        results: dict[str, dict[str, list[float]]] = {v: {"acc": [], "auc": [], "s": []} for v in ROWS}
         for seed in range(args.seeds):
+            t = time.perf_counter()
+            untrained = untrained_knn(variant_config(base, "baseline", seed), manifest, root / "runs")
+            _record(results, "untrained", seed, untrained, time.perf_counter() - t)
             for variant in VARIANTS:
                 cfg = variant_config(base, variant, seed)
                 t = time.perf_counter()
                 res = api.train(cfg, manifest, root / "runs" / f"{variant}-{seed}", resume=False)
                 main_run = "mcgip" if variant != "baseline" else "baseline"
-                knn = res.metrics[main_run]["knn"]
-                results[variant]["acc"].append(knn["accuracy"])
-                results[variant]["auc"].append(knn["macro_auc"])
-                results[variant]["s"].append(time.perf_counter() - t)
-                print(
-                    f"  seed {seed} {variant:<9} kNN acc {100 * knn['accuracy']:5.1f}  "
-                    f"AUC {100 * knn['macro_auc']:5.1f}  ({time.perf_counter() - t:.0f} s)",
-                    flush=True,
-                )
+                _record(results, variant, seed, res.metrics[main_run]["knn"], time.perf_counter() - t)
     base_acc = statistics.mean(results["baseline"]["acc"])
     print(f"{'variant':<10} {'kNN accuracy %':>16} {'kNN macro AUC %':>17} {'vs baseline':>12}")
-    for variant in VARIANTS:
+    for variant in ROWS:
         r = results[variant]
         delta = 100 * (statistics.mean(r["acc"]) - base_acc)
         print(f"{variant:<10} {_mean_sd(r['acc']):>16} {_mean_sd(r['auc']):>17} {delta:+10.1f} pt")
@@ -188,6 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"target shuffled within +-2 pt of baseline: {verdict} ({shuffled:+.1f} pt)")
     total = sum(sum(r["s"]) for r in results.values())
     print(f"training + evaluation time {total:.0f} s")
+    if args.json:
+        figures = {
+            "data": stats,
+            "config": base.to_dict(),
+            "results": results,
+            "gain_pt": gain,
+            "shuffled_delta_pt": shuffled,
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 

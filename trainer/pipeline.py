@@ -147,6 +147,29 @@ def train_one(
     return result, encoder_path
 
 
+def save_untrained_encoder(config: TrainConfig, prepared: PreparedData, path: Path) -> Path:
+    """Write the encoder that ``train_one`` starts from (same seed, same weights), untrained.
+
+    Scoring it shows how much of a trained encoder's kNN accuracy comes from training at all: the
+    features of a randomly initialised ResNet already separate findings that shift global image
+    statistics, and a short pre-training can stay at that level.
+    """
+    seed_everything(config.train.seed)
+    baseline = config.without_gaze()
+    method = build_method(baseline, build_positives(baseline, prepared, torch.device("cpu")))
+    info = {
+        "backbone": config.model.backbone,
+        "image_size": config.data.image_size,
+        "normalize": {"mean": config.data.mean, "std": config.data.std},
+        "config": baseline.to_dict(),
+        "run": "untrained",
+        "snapshot": snapshot_info(prepared.snapshot),
+        "gaze_edges": 0,
+        "steps": 0,
+    }
+    return save_encoder(path, method.encoder, info)
+
+
 def evaluate_encoder_file(
     path: Path, prepared: PreparedData, config: EvalConfig, *, device: torch.device, seed: int = 0
 ) -> dict[str, Any]:

@@ -322,7 +322,9 @@ def _to_counts(attenuation: np.ndarray, rng: np.random.Generator, size: int) -> 
     return counts.astype(np.uint16)
 
 
-def generate_case(seed: int, label: str, size: int = 256, finding_scale: float = 1.0) -> SyntheticCase:
+def generate_case(
+    seed: int, label: str, size: int = 256, finding_scale: float = 1.0, finding_contrast: float = 1.0
+) -> SyntheticCase:
     """Generate one case.
 
     Args:
@@ -331,12 +333,15 @@ def generate_case(seed: int, label: str, size: int = 256, finding_scale: float =
         size: Image side in pixels (square image).
         finding_scale: Multiplies the size of findings relative to the breast (1 = realistic).
             Larger findings stay visible at the low resolutions a CPU can train at in minutes.
+        finding_contrast: Multiplies the attenuation a finding adds (1 = realistic, where many
+            findings hide in dense tissue); larger values make findings conspicuous.
 
     Returns:
         The case with an ``(size, size)`` uint16 image and its ground truth.
 
     Raises:
-        ValueError: For an unknown label, a size below 64 or a finding_scale outside [0.5, 4].
+        ValueError: For an unknown label, a size below 64, or a finding_scale or finding_contrast
+            outside [0.5, 4].
     """
     if label not in CLASSES:
         raise ValueError(f"unknown label {label!r}; expected one of {CLASSES}")
@@ -344,6 +349,8 @@ def generate_case(seed: int, label: str, size: int = 256, finding_scale: float =
         raise ValueError(f"size must be at least 64 px, got {size}")
     if not 0.5 <= finding_scale <= 4.0:
         raise ValueError(f"finding_scale must be in [0.5, 4], got {finding_scale}")
+    if not 0.5 <= finding_contrast <= 4.0:
+        raise ValueError(f"finding_contrast must be in [0.5, 4], got {finding_contrast}")
     anatomy_ss, finding_ss, noise_ss = np.random.SeedSequence(seed).spawn(3)
     attenuation, anat = _anatomy(np.random.default_rng(anatomy_ss), size)
     findings: list[Finding] = []
@@ -352,7 +359,7 @@ def generate_case(seed: int, label: str, size: int = 256, finding_scale: float =
         u, v = _place(rng, anat, _PLACEMENT_EXTENT[label] * finding_scale)
         cx, cy = u * size - 0.5, v * size - 0.5
         lesion, extent = _RENDERERS[label](rng, size, cx, cy, finding_scale)
-        attenuation = attenuation + lesion
+        attenuation = attenuation + finding_contrast * lesion
         findings.append(_finding(label, cx, cy, extent, size))
     image = _to_counts(attenuation, np.random.default_rng(noise_ss), size)
     # Half of the cases show the other breast: chest wall on the right.
@@ -381,6 +388,7 @@ def generate_dataset(
     size: int = 256,
     classes: Sequence[str] = CLASSES,
     finding_scale: float = 1.0,
+    finding_contrast: float = 1.0,
 ) -> list[SyntheticCase]:
     """Generate ``n`` cases with balanced labels (counts differ by at most one), in shuffled order.
 
@@ -389,10 +397,11 @@ def generate_dataset(
         seed: Dataset seed; the same arguments always give the same cases.
         size: Image side in pixels.
         classes: Labels to draw from, a non-empty subset of ``CLASSES`` without repeats.
-        finding_scale: See :func:`generate_case`.
+        finding_scale, finding_contrast: See :func:`generate_case`.
 
     Returns:
-        ``n`` cases; ``generate_case(c.seed, c.label, size)`` reproduces each ``c``.
+        ``n`` cases; ``generate_case(c.seed, c.label, size, finding_scale, finding_contrast)``
+        reproduces each ``c``.
 
     Raises:
         ValueError: For a negative ``n`` or bad ``classes``.
@@ -408,7 +417,7 @@ def generate_dataset(
     order = np.random.default_rng(ss).permutation(n)
     case_seeds = ss.generate_state(max(n, 1), dtype=np.uint32)[:n]
     return [
-        generate_case(int(s), labels[int(i)], size, finding_scale)
+        generate_case(int(s), labels[int(i)], size, finding_scale, finding_contrast)
         for s, i in zip(case_seeds, order, strict=True)
     ]
 

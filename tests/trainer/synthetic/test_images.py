@@ -117,6 +117,27 @@ def test_findings_vary_in_conspicuity() -> None:
         assert max(values) > 1.5 * min(values), label
 
 
+def test_finding_scale_and_contrast_enlarge_and_brighten_the_finding_only() -> None:
+    normal = generate_case(33, "normal", size=128).image.astype(np.int64)
+    plain = generate_case(33, "round_mass", size=128)
+    large = generate_case(33, "round_mass", size=128, finding_scale=3.0)
+    bright = generate_case(33, "round_mass", size=128, finding_contrast=2.5)
+    assert large.findings[0].radius > 2.5 * plain.findings[0].radius
+    # Contrast leaves the finding's geometry alone and scales what it adds to the anatomy.
+    assert bright.findings[0] == plain.findings[0]
+    added_plain = plain.image.astype(np.int64) - normal
+    added_bright = bright.image.astype(np.int64) - normal
+    inside = np.abs(added_plain) > 40
+    assert inside.sum() > 5
+    ratio = added_bright[inside].sum() / added_plain[inside].sum()
+    assert 2.0 < ratio < 2.8
+    # Away from the finding the image is the same breast.
+    x0, y0, x1, y1 = (int(v) for v in plain.findings[0].bbox)
+    outside = np.ones_like(inside)
+    outside[max(y0 - 6, 0) : y1 + 7, max(x0 - 6, 0) : x1 + 7] = False
+    assert np.abs(added_bright[outside]).max() <= 80
+
+
 def test_tissue_texture_has_a_power_law_spectrum() -> None:
     # Mammographic texture has a steep power-law spectrum (1/f^beta, beta about 2-3.5), unlike white noise.
     case = generate_case(5, "normal", size=256)
@@ -152,6 +173,10 @@ def test_bad_arguments_are_rejected() -> None:
         generate_case(0, "tumour")
     with pytest.raises(ValueError, match="size"):
         generate_case(0, "normal", size=16)
+    with pytest.raises(ValueError, match="finding_scale"):
+        generate_case(0, "round_mass", finding_scale=8.0)
+    with pytest.raises(ValueError, match="finding_contrast"):
+        generate_case(0, "round_mass", finding_contrast=0.1)
     with pytest.raises(ValueError, match="classes"):
         generate_dataset(4, classes=("normal", "normal"))
     with pytest.raises(ValueError, match="n must"):
