@@ -80,6 +80,19 @@ def snapshot_info(snapshot: Snapshot) -> dict[str, Any]:
     return {"counts": snapshot.counts, "gaze": snapshot.gaze}
 
 
+def encoder_info(config: TrainConfig, prepared: PreparedData, run: str) -> dict[str, Any]:
+    """What ``encoder.pt`` records next to the weights: input settings, config, run name, data counts."""
+    return {
+        "backbone": config.model.backbone,
+        "image_size": config.data.image_size,
+        "normalize": {"mean": config.data.mean, "std": config.data.std},
+        "config": config.to_dict(),
+        "run": run,
+        "snapshot": snapshot_info(prepared.snapshot),
+        "gaze_edges": int(prepared.edges.shape[0]) if config.gaze.enabled else 0,
+    }
+
+
 def build_positives(config: TrainConfig, prepared: PreparedData, device: torch.device) -> GazePositives:
     """Gaze positives for ``config`` (None lookup when gaze is disabled: the baseline)."""
     if not config.gaze.enabled:
@@ -118,15 +131,7 @@ def train_one(
     dataset = TwoViewDataset(
         prepared.store, train_transform(resolve(config.augment), config.data), indices=prepared.train_cases
     )
-    info = {
-        "backbone": config.model.backbone,
-        "image_size": config.data.image_size,
-        "normalize": {"mean": config.data.mean, "std": config.data.std},
-        "config": config.to_dict(),
-        "run": run,
-        "snapshot": snapshot_info(prepared.snapshot),
-        "gaze_edges": int(prepared.edges.shape[0]) if config.gaze.enabled else 0,
-    }
+    info = encoder_info(config, prepared, run)
     loop = TrainingLoop(
         method=method,
         dataset=dataset,
@@ -157,17 +162,7 @@ def save_untrained_encoder(config: TrainConfig, prepared: PreparedData, path: Pa
     seed_everything(config.train.seed)
     baseline = config.without_gaze()
     method = build_method(baseline, build_positives(baseline, prepared, torch.device("cpu")))
-    info = {
-        "backbone": config.model.backbone,
-        "image_size": config.data.image_size,
-        "normalize": {"mean": config.data.mean, "std": config.data.std},
-        "config": baseline.to_dict(),
-        "run": "untrained",
-        "snapshot": snapshot_info(prepared.snapshot),
-        "gaze_edges": 0,
-        "steps": 0,
-    }
-    return save_encoder(path, method.encoder, info)
+    return save_encoder(path, method.encoder, {**encoder_info(baseline, prepared, "untrained"), "steps": 0})
 
 
 def evaluate_encoder_file(
