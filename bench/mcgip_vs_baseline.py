@@ -30,7 +30,8 @@ from trainer import api
 from trainer.config import TrainConfig
 from trainer.data.snapshot import load_snapshot, make_snapshot, save_snapshot
 from trainer.gaze import MetricConfig, MiningConfig, PairMiner, compute_session_features
-from trainer.pipeline import prepare_data, save_untrained_encoder
+from trainer.loop import resolve_device
+from trainer.pipeline import evaluate_encoder_file, prepare_data, save_untrained_encoder
 from trainer.synthetic.images import CLASSES, generate_dataset
 from trainer.synthetic.readers import DEMO_READERS, simulate_dataset_sessions
 
@@ -116,12 +117,16 @@ def variant_config(base: TrainConfig, variant: str, seed: int) -> TrainConfig:
 
 def untrained_knn(config: TrainConfig, manifest: Path, runs: Path) -> dict[str, float]:
     """kNN metrics of the encoder before its first step (the weights every variant starts from)."""
-    snapshot = load_snapshot(manifest)
-    path = save_untrained_encoder(
-        config, prepare_data(config, snapshot), runs / f"untrained-{config.train.seed}" / "encoder.pt"
+    prepared = prepare_data(config, load_snapshot(manifest))
+    path = save_untrained_encoder(config, prepared, runs / f"untrained-{config.train.seed}" / "encoder.pt")
+    report = evaluate_encoder_file(
+        path,
+        prepared,
+        config.evaluation,
+        device=resolve_device(config.train.device),
+        seed=config.train.seed,
     )
-    report = api.evaluate({"untrained": path}, snapshot, config, device=config.train.device)
-    return dict(report["untrained"]["knn"])
+    return dict(report["knn"])
 
 
 def _record(
