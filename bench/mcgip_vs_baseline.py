@@ -101,6 +101,7 @@ def build_demo_snapshot(
         "pairs": len(pairs),
         "pairs_per_case": 2 * len(pairs) / cases,
         "same_label": same,
+        "test_cases": sum(case.split == "test" for case in snapshot.cases),
     }
     return save_snapshot(snapshot, root / "snapshot.json"), stats
 
@@ -153,12 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="mcgip bench mcgip-vs-baseline", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--config", type=Path, default=CONFIGS / "cpu_synthetic.json")
-    parser.add_argument("--cases", type=int, default=600)
+    parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--gen-size", type=int, default=128, help="side the cases and gaze are simulated at")
     parser.add_argument("--store-size", type=int, default=72, help="side of the stored PNGs")
-    parser.add_argument("--top-k", type=int, default=3, help="gaze partners per case (0: use --threshold)")
+    parser.add_argument("--top-k", type=int, default=5, help="gaze partners per case (0: use --threshold)")
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument(
         "--classes",
@@ -206,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"synthetic data: {stats['cases']} cases x {len(DEMO_READERS)} simulated readers, "
             f"{stats['pairs']} gaze pairs ({stats['pairs_per_case']:.1f} per case, "
-            f"{100 * stats['same_label']:.0f}% same label), {time.perf_counter() - t0:.0f} s"
+            f"{100 * stats['same_label']:.0f}% same label), {stats['test_cases']} held out, "
+            f"{time.perf_counter() - t0:.0f} s"
         )
         print(
             f"config {args.config.name}: {base.method.name} {base.model.backbone} {base.data.image_size}px, "

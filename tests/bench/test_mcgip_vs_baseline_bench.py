@@ -33,6 +33,8 @@ def test_toy_run_reports_every_row_and_the_targets(
 
     # The simulated readers look at the findings, so their gaze pairs mostly join same-label cases.
     assert figures["data"]["pairs"] > 0 and figures["data"]["same_label"] > 0.8
+    held_out = figures["data"]["test_cases"]
+    assert 0 < held_out < 60 and f"{held_out} held out" in report
     for row in bench.ROWS:
         (acc,) = figures["results"][row]["acc"]
         (auc,) = figures["results"][row]["auc"]
