@@ -22,6 +22,7 @@ from trainer.export import load_encoder, save_encoder
 from trainer.loop import LoopResult, TrainingLoop
 from trainer.losses.mask import PairLookup
 from trainer.losses.positives import GazePositives
+from trainer.models.base import ContrastiveMethod
 from trainer.models.factory import build_method
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,16 @@ def build_positives(config: TrainConfig, prepared: PreparedData, device: torch.d
     return GazePositives(lookup, drop_prob=config.gaze.drop_prob, seed=config.train.seed, device=device)
 
 
+def initial_method(config: TrainConfig, prepared: PreparedData, device: torch.device) -> ContrastiveMethod:
+    """The method ``config`` trains, at its seeded starting weights, on ``device``.
+
+    Seeding comes first and the gaze positives draw nothing from the global generator, so McGIP,
+    its baseline and the shuffled control of one seed all start from the same weights.
+    """
+    seed_everything(config.train.seed)
+    return build_method(config, build_positives(config, prepared, device)).to(device)
+
+
 def train_one(
     config: TrainConfig,
     prepared: PreparedData,
@@ -123,9 +134,7 @@ def train_one(
     if config.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    seed_everything(config.train.seed)  # identical initial weights for McGIP and baseline
-    positives = build_positives(config, prepared, device)
-    method = build_method(config, positives).to(device)
+    method = initial_method(config, prepared, device)
     if config.data.cache_images:
         prepared.store.preload()
     dataset = TwoViewDataset(
@@ -159,9 +168,8 @@ def save_untrained_encoder(config: TrainConfig, prepared: PreparedData, path: Pa
     features of a randomly initialised ResNet already separate findings that shift global image
     statistics, and a short pre-training can stay at that level.
     """
-    seed_everything(config.train.seed)
     baseline = config.without_gaze()
-    method = build_method(baseline, build_positives(baseline, prepared, torch.device("cpu")))
+    method = initial_method(baseline, prepared, torch.device("cpu"))
     return save_encoder(path, method.encoder, {**encoder_info(baseline, prepared, "untrained"), "steps": 0})
 
 
