@@ -1,19 +1,21 @@
 """All ORM models; importing this package registers every table on ``Base.metadata``."""
 
 from server.models.base import Base, utcnow
-from server.models.cases import Assignment, Case, Dataset, ImageKind, StoredImage
+from server.models.cases import Annotation, Assignment, Case, Dataset, ImageKind, StoredImage
 from server.models.learning import AuditLog, Job, JobState, ModelVersion, Pair
 from server.models.operations import CaseEmbedding, MinedSession, WorkerHeartbeat
 from server.models.reading import (
     DiagnosisLabel,
     GazeChunk,
     ReadingSession,
+    SessionEvent,
     SessionFeatures,
     SessionStatus,
 )
 from server.models.users import Role, User
 
 __all__ = [
+    "Annotation",
     "Assignment",
     "AuditLog",
     "Base",
@@ -30,6 +32,7 @@ __all__ = [
     "Pair",
     "ReadingSession",
     "Role",
+    "SessionEvent",
     "SessionFeatures",
     "SessionStatus",
     "StoredImage",

@@ -44,6 +44,9 @@ class Case(Base):
     title: Mapped[str] = mapped_column(String(256), default="", nullable=False)
     #: Reference label (e.g. of synthetic or curated data) used only for evaluation; never shown to readers.
     reference_label: Mapped[str | None] = mapped_column(String(64))
+    #: Further per-case labels carried by an imported data set (e.g. EGD-CXR finding and CheXpert
+    #: columns), keyed by source: {"egd-cxr": {"findings": {...}, "chexpert": {...}}}. Evaluation only.
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict, nullable=False)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
 
@@ -98,4 +101,35 @@ class Assignment(Base):
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     #: Position on the worklist (lower first).
     priority: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class Annotation(Base):
+    """A region marked on a case's image by a data set or a reader (box or ellipse), in stored image px.
+
+    Anatomy boxes (EGD-CXR ``bounding_boxes.csv``), abnormality ellipses and the chest box
+    (REFLACX) land here. ``session_id`` is set when the annotation belongs to one reading.
+    """
+
+    __tablename__ = "annotations"
+    __table_args__ = (UniqueConstraint("case_id", "source_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reading_sessions.id", ondelete="CASCADE"), index=True
+    )
+    #: "box" or "ellipse" (the ellipse inscribed in the box x0..x1, y0..y1).
+    shape: Mapped[str] = mapped_column(String(16), nullable=False)
+    label: Mapped[str] = mapped_column(String(128), nullable=False)
+    x0: Mapped[float] = mapped_column(Float, nullable=False)
+    y0: Mapped[float] = mapped_column(Float, nullable=False)
+    x1: Mapped[float] = mapped_column(Float, nullable=False)
+    y1: Mapped[float] = mapped_column(Float, nullable=False)
+    #: Where it came from: "egd-cxr", "reflacx", ...
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: Identifies the annotation in its source, so a second import does not duplicate it.
+    source_key: Mapped[str] = mapped_column(String(256), nullable=False)
+    #: Source details (certainty, all labels of a multi-label ellipse, original coordinates).
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict, nullable=False)
     created_at: Mapped[datetime] = created_at_column()

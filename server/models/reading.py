@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -83,7 +84,29 @@ class DiagnosisLabel(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     #: Optional finding box in image pixels: {"x0", "y0", "x1", "y1"}.
     finding_box: Mapped[dict[str, Any] | None] = mapped_column()
+    #: Labels as a source data set published them (e.g. REFLACX per-abnormality certainty), when the
+    #: diagnosis was imported: {"reflacx": {"certainty": {...}, "threshold": 3, ...}}.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = created_at_column()
+
+
+class SessionEvent(Base):
+    """Something that happened during a reading session, on the session's gaze clock.
+
+    Imported dictation transcripts are stored here (kind ``transcript``: one phrase or word with its
+    start and end), so speech lines up with the gaze samples of the same session.
+    """
+
+    __tablename__ = "session_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("reading_sessions.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: Start and end on the samples' ``t_ms`` clock (ms).
+    t_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    t_end_ms: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict, nullable=False)
 
 
 class SessionFeatures(Base):
