@@ -34,7 +34,8 @@ $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
-# System packages the tests drive for real: Debian's Chromium (never a downloaded browser) and PostgreSQL.
+# System packages the tests drive for real: Debian's Chromium (never a downloaded browser), PostgreSQL and
+# Orthanc with its DICOMweb plugin (the PACS of the DICOMweb import/export tests).
 test-tools: install $(VENV)/.test-installed
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "installing Debian chromium"; \
@@ -44,11 +45,15 @@ test-tools: install $(VENV)/.test-installed
 	  echo "installing PostgreSQL"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
+	@if [ ! -x /usr/sbin/Orthanc ] || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then \
+	  echo "installing Orthanc and its DICOMweb plugin"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null; \
+	fi
 
-# The suite starts (and stops) its own throwaway PostgreSQL cluster; MCGIP_TEST_REQUIRE_PG makes a
-# missing cluster an error instead of a skip.
+# The suite starts (and stops) its own throwaway PostgreSQL cluster and Orthanc; MCGIP_TEST_REQUIRE_PG and
+# MCGIP_TEST_REQUIRE_ORTHANC make a missing one an error instead of a skip.
 test: test-tools
-	MCGIP_TEST_REQUIRE_PG=1 $(PY) -m pytest
+	MCGIP_TEST_REQUIRE_PG=1 MCGIP_TEST_REQUIRE_ORTHANC=1 $(PY) -m pytest
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check server trainer tests bench migrations

@@ -17,6 +17,7 @@ from server.app import create_app
 from server.db import Database
 from server.models import Base, Role, User
 from server.settings import Settings
+from tests.support.orthanc import OrthancServer, start_orthanc
 from tests.support.pg import PgCluster, start_cluster
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -44,6 +45,25 @@ def pg_cluster() -> Iterator[PgCluster]:
         pytest.skip("PostgreSQL is not installed")
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def orthanc_server() -> Iterator[OrthancServer]:
+    """One Orthanc PACS (DICOMweb plugin, basic auth) for the test session."""
+    server = start_orthanc()
+    if server is None:
+        if os.environ.get("MCGIP_TEST_REQUIRE_ORTHANC"):
+            pytest.fail("Orthanc or its DICOMweb plugin not found but MCGIP_TEST_REQUIRE_ORTHANC is set")
+        pytest.skip("Orthanc (Debian packages orthanc, orthanc-dicomweb) is not installed")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def orthanc(orthanc_server: OrthancServer) -> OrthancServer:
+    """The session's Orthanc, emptied before the test."""
+    orthanc_server.clear()
+    return orthanc_server
 
 
 def create_pg_database(cluster: PgCluster, prefix: str = "t") -> str:

@@ -59,3 +59,20 @@ def test_compose_refuses_missing_secret() -> None:
 def test_dockerfile_installs_the_project() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install" in text and "npm ci" in text and "mcgip" in text
+
+
+def test_pacs_profile_adds_orthanc_with_auth() -> None:
+    env = {"MCGIP_SECRET_KEY": "k" * 40, "POSTGRES_PASSWORD": "pw", "MCGIP_PACS_PASSWORD": "pacs-pw"}
+    plain = json.loads(run_config(env).stdout)
+    assert "orthanc" not in plain["services"]  # only with --profile pacs
+    result = run_config(
+        {**env, "COMPOSE_PROFILES": "pacs", "MCGIP_PACS_URL": "http://orthanc:8042/dicom-web"}
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    orthanc = services["orthanc"]
+    assert orthanc["environment"]["DICOM_WEB_PLUGIN_ENABLED"] == "true"
+    assert orthanc["environment"]["ORTHANC__AUTHENTICATION_ENABLED"] == "true"
+    assert json.loads(orthanc["environment"]["ORTHANC__REGISTERED_USERS"]) == {"mcgip": "pacs-pw"}
+    assert all(p.get("host_ip") == "127.0.0.1" for p in orthanc["ports"])
+    assert services["worker"]["environment"]["MCGIP_PACS_URL"] == "http://orthanc:8042/dicom-web"
