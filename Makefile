@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make run   - install into .venv, migrate, seed demo data, serve on http://localhost:8000 with a worker
+#   make run   - install into .venv, migrate, seed demo data, serve on http://localhost:$MCGIP_PORT (8000) with a worker
 #   make test  - install test tools (pytest, Playwright on Debian's Chromium, PostgreSQL), run the whole suite
 
 PYTHON ?= python3
@@ -7,8 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MCGIP := $(VENV)/bin/mcgip
-PORT ?= 8000
-HOST ?= 127.0.0.1
+# Bind address: MCGIP_HOST / MCGIP_PORT from the environment (or `make run MCGIP_PORT=9000`).
+MCGIP_HOST ?= 127.0.0.1
+MCGIP_PORT ?= 8000
+export MCGIP_HOST MCGIP_PORT
 
 .PHONY: run install test test-tools lint typecheck clean
 
@@ -24,11 +26,10 @@ webui/node_modules/.installed: webui/package-lock.json
 
 install: $(VENV)/.installed webui/node_modules/.installed
 
+# One process migrates, seeds (a no-op the second time) and serves; the URL and demo logins are
+# printed last, once the server answers.
 run: install
-	$(MCGIP) db upgrade
-	$(MCGIP) demo seed
-	@echo "McGIP on http://localhost:$(PORT) (Ctrl-C stops server and worker)"
-	$(MCGIP) serve --host $(HOST) --port $(PORT) --with-worker
+	@$(MCGIP) serve --demo --with-worker
 
 $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet -e '.[test]'

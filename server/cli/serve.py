@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 from server.cli.app import app
+from server.demo.banner import announce_when_up, banner_text, public_url, stored_credentials
 from server.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,26 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Bind address (default MCGIP_HOST or 127.0.0.1)."),
     port: int | None = typer.Option(None, "--port", help="Port (default MCGIP_PORT or 8000)."),
     with_worker: bool = typer.Option(False, "--with-worker", help="Also run a background worker."),
+    demo: bool = typer.Option(
+        False, "--demo", help="First migrate the database and seed the demo (what `make run` does)."
+    ),
 ) -> None:
-    """Run the web server (and optionally a worker beside it)."""
+    """Run the web server (and optionally a worker beside it).
+
+    Once the server answers, a banner with its URL and the demo logins (when a demo was seeded) is
+    printed last, set apart from the log lines above it.
+    """
     settings = get_settings()
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    if demo:
+        _prepare_demo()
+    from server.demo.seed import credentials_path
+
+    credentials = stored_credentials(credentials_path(settings))
+    local = bind_host in ("0.0.0.0", "::", "")
+    health = f"{public_url('127.0.0.1' if local else bind_host, bind_port)}/api/health"
+    announce_when_up(health, lambda: typer.echo(banner_text(public_url(bind_host, bind_port), credentials)))
     worker: subprocess.Popen[bytes] | None = None
     if with_worker:
         # A separate process: the worker's training subprocesses import torch, the web process never does.
@@ -43,8 +61,8 @@ def serve(
         uvicorn.run(
             "server.app:create_app",
             factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
+            host=bind_host,
+            port=bind_port,
             log_level=settings.log_level.lower(),
             ws_max_size=4 * 1024 * 1024,
         )
@@ -55,6 +73,30 @@ def serve(
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def _prepare_demo() -> None:
+    """``mcgip db upgrade`` and ``mcgip demo seed`` in this process (one interpreter start, not three)."""
+    from server import migrate
+    from server.db import Database
+    from server.demo.seed import seed_demo
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.resolved_database_url, "head")
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.session() as session:
+            report = seed_demo(session, settings)
+    finally:
+        db.dispose()
+    logger.info(
+        "demo dataset #%d: %d cases (%d new), %d new simulated reading sessions",
+        report.dataset_id,
+        report.cases_total,
+        report.cases_created,
+        report.sessions_created,
+    )
 
 
 @app.command("worker")

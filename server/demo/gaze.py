@@ -102,6 +102,30 @@ def _profile(username: str) -> ReaderProfile | None:
     return next((p for p in DEMO_READERS if p.name == username), None)
 
 
+def missing_reader_gaze(
+    session: Session, readers: Sequence[User], dataset_id: int, external_ids: set[str]
+) -> bool:
+    """Whether a demo reader still lacks its finished simulated session on one of ``external_ids``."""
+    for reader in readers:
+        if _profile(reader.username) is None:
+            continue
+        done = set(
+            session.scalars(
+                select(Case.external_id)
+                .join(ReadingSession, ReadingSession.case_id == Case.id)
+                .where(
+                    Case.dataset_id == dataset_id,
+                    ReadingSession.reader_id == reader.id,
+                    ReadingSession.source == SOURCE,
+                    ReadingSession.status == SessionStatus.finished,
+                )
+            )
+        )
+        if not external_ids <= done:
+            return True
+    return False
+
+
 def seed_reader_gaze(
     session: Session, readers: Sequence[User], cases: Sequence[tuple[Case, SyntheticCase]]
 ) -> int:

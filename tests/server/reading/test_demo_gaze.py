@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from server.db import Database
@@ -50,10 +51,16 @@ def test_split_frames_groups_by_time_and_keeps_every_sample() -> None:
 def test_demo_seed_gives_each_reader_labelled_sessions_idempotently(db: Database, settings: Settings) -> None:
     with db.session() as session:
         report = seed_demo(session, settings, n_cases=4, size=64)
-    assert report.sessions_created == 4 * len(DEMO_READERS)
+    # Every other case is already read: each reader starts with half of the worklist unread.
+    assert report.sessions_created == 2 * len(DEMO_READERS)
     with db.session() as session:
         readings = session.scalars(select(ReadingSession)).all()
-        assert len(readings) == 8
+        assert len(readings) == 4
+        read_ids = {
+            c.external_id
+            for c in session.scalars(select(Case).where(Case.id.in_([r.case_id for r in readings])))
+        }
+        assert read_ids == {"synthetic-0000", "synthetic-0002"}
         assert {r.status for r in readings} == {SessionStatus.finished}
         assert {r.source for r in readings} == {"simulated"}
         names = {u.id: u.username for u in session.scalars(select(User))}
@@ -74,7 +81,7 @@ def test_demo_seed_gives_each_reader_labelled_sessions_idempotently(db: Database
             assert xs.min() >= -0.5 and xs.max() <= image.width - 0.5
             assert ys.min() >= -0.5 and ys.max() <= image.height - 0.5
         labels = session.scalars(select(DiagnosisLabel)).all()
-        assert len(labels) == 8
+        assert len(labels) == 4
         assert all(label.label == cases[label.case_id].reference_label for label in labels)
         # Two readers read the same case differently.
         by_case: dict[int, list[int]] = {}
@@ -85,4 +92,19 @@ def test_demo_seed_gives_each_reader_labelled_sessions_idempotently(db: Database
         again = seed_demo(session, settings, n_cases=4, size=64)
     assert (again.cases_created, again.sessions_created) == (0, 0)
     with db.session() as session:
-        assert session.scalar(select(func.count(ReadingSession.id))) == 8
+        assert session.scalar(select(func.count(ReadingSession.id))) == 4
+
+
+def test_demo_seed_again_generates_no_images(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db.session() as session:
+        seed_demo(session, settings, n_cases=2, size=64)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a complete demo must not be generated again")
+
+    monkeypatch.setattr("server.demo.seed.generate_dataset", refuse)
+    with db.session() as session:
+        again = seed_demo(session, settings, n_cases=2, size=64)
+    assert (again.cases_created, again.sessions_created, again.cases_total) == (0, 0, 2)
