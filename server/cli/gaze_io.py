@@ -8,9 +8,13 @@ import typer
 
 from server.cli.app import app, fail
 from server.db import Database
+from server.interchange import reflacx
+from server.interchange.images import CaseSource
+from server.interchange.importer import ImportReport
 from server.interchange.records import ImportFailed
 from server.interchange.service import ImportFormat, ImportOptions, export_gaze, import_gaze
 from server.settings import get_settings
+from server.storage import BlobStore
 
 import_app = typer.Typer(help="Import data.", no_args_is_help=True)
 export_app = typer.Typer(help="Export data.", no_args_is_help=True)
@@ -33,34 +37,93 @@ def import_gaze_command(
     fixation_hz: float = typer.Option(
         60.0, "--fixation-hz", min=1.0, help="Samples per second for fixations."
     ),
-    intensity_scale: float = typer.Option(
-        4096.0, "--intensity-scale", help="REFLACX window units -> modality."
+    intensity_scale: float | None = typer.Option(
+        None, "--intensity-scale", help="REFLACX window units -> modality (default 2^bits of the image)."
     ),
     not_eye_gaze: bool = typer.Option(False, "--not-eye-gaze", help="Plain CSV points are not eye gaze."),
+    raw_gaze: bool = typer.Option(
+        False, "--raw-gaze", help="EGD-CXR eye_gaze.csv / REFLACX gaze_data/ instead of fixations."
+    ),
+    label_map: list[str] = typer.Option(
+        [], "--label-map", help="EGD-CXR condition column -> reference label, COLUMN=LABEL (repeatable)."
+    ),
+    threshold: float = typer.Option(
+        reflacx.DEFAULT_THRESHOLD, "--threshold", help="REFLACX certainty counted as present (3 = Possibly)."
+    ),
+    positive_label: str = typer.Option("abnormal", "--positive-label", help="REFLACX: some abnormality."),
+    negative_label: str = typer.Option("normal", "--negative-label", help="REFLACX: no abnormality."),
+    strict_cases: bool = typer.Option(
+        False, "--strict-cases", help="An image without a case fails the import (default: skip, list)."
+    ),
+    images: Path | None = typer.Option(None, "--images", help="Folder with the data set's DICOM/JPEG files."),
+    create_cases: bool = typer.Option(
+        False, "--create-cases", help="Create missing cases from --images (upload path, de-identified)."
+    ),
 ) -> None:
     """Import gaze into reading sessions; all of it or, on any problem, none of it."""
+    mapping = {}
+    for item in label_map:
+        column, sep, label = item.partition("=")
+        if not sep or not column or not label:
+            fail(f"--label-map {item!r}: expected COLUMN=LABEL")
+            return
+        mapping[column] = label
     options = ImportOptions(
         case=case,
         master_sheet=master_sheet,
         fixation_hz=fixation_hz,
         intensity_scale=intensity_scale,
         eye_gaze=not not_eye_gaze,
+        raw_gaze=raw_gaze,
+        label_map=mapping,
+        diagnosis=reflacx.DiagnosisRule(threshold, positive_label, negative_label),
+        strict_cases=strict_cases,
+        images=images,
+        create_cases=create_cases,
     )
-    db = Database(get_settings().resolved_database_url)
+    settings = get_settings()
+    source = CaseSource(BlobStore(settings.blob_dir), settings.max_image_pixels, settings.uid_salt)
+    db = Database(settings.resolved_database_url)
     try:
         with db.session() as session:
-            report = import_gaze(session, fmt, path, dataset=dataset, reader=reader, options=options)
+            report = import_gaze(
+                session, fmt, path, dataset=dataset, reader=reader, options=options, case_source=source
+            )
     except ImportFailed as exc:
         fail(str(exc), code=1)
         return
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         fail(str(exc))
         return
     finally:
         db.dispose()
-    typer.echo(f"imported {len(report.created)} sessions ({report.samples} samples)")
+    for line in report_lines(report):
+        typer.echo(line)
+
+
+def report_lines(report: ImportReport) -> list[str]:
+    """The import report as printed by the CLI."""
+    lines = [f"imported {len(report.created)} sessions ({report.samples} samples)"]
+    if report.events:
+        lines.append(f"stored {report.events} transcript events")
     if report.skipped:
-        typer.echo(f"skipped {len(report.skipped)} sessions imported before")
+        lines.append(f"skipped {len(report.skipped)} sessions imported before")
+    if report.readers_created:
+        lines.append(f"created {len(report.readers_created)} pseudonymous readers")
+    if report.labels_set:
+        lines.append(f"labelled {report.labels_set} cases")
+    lines += [f"label conflict {ref}: {why}" for ref, why in sorted(report.label_conflicts.items())]
+    if report.annotations:
+        lines.append(f"stored {report.annotations} annotations")
+    lines += [f"annotation skipped {ref}: {why}" for ref, why in sorted(report.annotations_skipped.items())]
+    if report.ignored:
+        lines.append(
+            f"ignored {len(report.ignored)} ids the data set marks as not images (calibration screens)"
+        )
+    if report.missing_cases:
+        lines.append(f"skipped {len(report.missing_cases)} images without a case in the dataset:")
+        lines += [f"  {ref} ({where})" for ref, where in sorted(report.missing_cases.items())]
+    return lines
 
 
 @export_app.command("gaze")

@@ -1,39 +1,77 @@
-"""EGD-CXR (Eye Gaze Data for Chest X-rays, PhysioNet): ``eye_gaze.csv`` and ``fixations.csv``.
+"""EGD-CXR (Eye Gaze Data for Chest X-rays, PhysioNet ``egd-cxr/1.0.0``), as published.
 
-Gaze was recorded with a Gazepoint GP3 on a 1920x1080 screen; ``FPOGX``/``FPOGY`` are fractions of
-the screen. The image was drawn inside margins given per image in ``master_sheet.csv``
-(``image_top``, ``image_bottom``, ``image_left``, ``image_right``, in screen pixels), scaled to fill
-the rest of the screen. The data set maps a screen point to original image pixels as
+The data set folder holds ``fixations.csv`` and ``eye_gaze.csv`` (Gazepoint GP3 on a 1920x1080
+screen: ``FPOGX``/``FPOGY`` are fractions of the screen, times in seconds in ``Time (in secs)`` and
+``FPOGS``/``FPOGD``), ``master_sheet.csv`` (one row per image: margins ``image_top_pad``,
+``image_bottom_pad``, ``image_left_pad``, ``image_right_pad`` in screen px around the drawn image,
+the condition columns ``Normal``/``CHF``/``pneumonia``, finding columns and CheXpert columns
+``*__chx``), ``bounding_boxes.csv`` (anatomy boxes ``x1, x2, y1, y2`` in original DICOM px) and
+``audio_segmentation_transcripts/<dicom_id>/transcript.json`` (``time_stamped_text``: phrases with
+``begin_time``/``end_time`` in seconds).
+
+A screen point maps to the image as the data set's own scripts do, with separate x and y factors
+(the image was stretched to fill the space between the margins):
 
     eye = (FPOGX * 1920, FPOGY * 1080)
-    image_x = (eye_x - image_left) * width / (1920 - image_left - image_right)
-    image_y = (eye_y - image_top) * height / (1080 - image_top - image_bottom)
+    image_x = (eye_x - left) * W / (1920 - left - right)
+    image_y = (eye_y - top)  * H / (1080 - top - bottom)
 
-which is what this importer does (without the data set's truncation to integers, and keeping
-points outside the image, flagged off-image). Without a master sheet, the data set's own mapped
-columns ``X_ORIGINAL``/``Y_ORIGINAL`` are used (-1 there means off-image).
+kept unrounded; points outside the image stay valid and are flagged off-image. Without a master
+sheet the data set's mapped ``X_ORIGINAL``/``Y_ORIGINAL`` (original DICOM px; negative = off the
+image) are rescaled to the stored image, which needs the original size.
 
-One reading session per (``SESSION_ID``, ``DICOM_ID``). Times: ``eye_gaze.csv`` rows are samples
-at ``TIME(in secs)``; ``fixations.csv`` rows are fixations starting at ``FPOGS`` lasting ``FPOGD``
-seconds, stored as samples covering each fixation (see ``geometry.expand_fixations``).
+One session per (``SESSION_ID``, ``DICOM_ID``); times keep the file's clock (Gazepoint's time,
+which restarts with each image), so transcript phrases line up. Rows whose ``DICOM_ID`` is not in
+the master sheet are the calibration screens shown between images and are ignored.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from server.interchange.cases import CaseImage, CaseLookup
+from server.interchange.csv_stream import Columns, Number, read_columns, read_header
 from server.interchange.geometry import Viewport, build_samples, expand_fixations
-from server.interchange.records import RowError, SessionRecord
-from server.interchange.table import Table, numbers, read_table, require_columns
+from server.interchange.records import (
+    AnnotationRecord,
+    CaseLabelRecord,
+    DatasetImport,
+    EventRecord,
+    RowError,
+    SessionRecord,
+)
+from server.interchange.table import read_table, require_columns
 
+SOURCE = "egd-cxr"
 SCREEN_W = 1920
 SCREEN_H = 1080
-TIME_COLUMNS = ("TIME(in secs)", "TIME")
-MARGINS = ("image_top", "image_bottom", "image_left", "image_right")
+TIME_COLUMNS = ("Time (in secs)", "TIME(in secs)", "TIME")
+#: As published; the data set's preparation script wrote them without the ``_pad`` suffix.
+MARGINS = ("image_top_pad", "image_bottom_pad", "image_left_pad", "image_right_pad")
+LEGACY_MARGINS = ("image_top", "image_bottom", "image_left", "image_right")
+CONDITIONS = ("Normal", "CHF", "pneumonia")
+FINDINGS = (
+    "consolidation",
+    "enlarged_cardiac_silhouette",
+    "linear__patchy_atelectasis",
+    "lobar__segmental_collapse",
+    "not_otherwise_specified_opacity___pleural__parenchymal_opacity__",
+    "pleural_effusion_or_thickening",
+    "pulmonary_edema__hazy_opacity",
+    "normal_anatomically",
+    "elevated_hemidiaphragm",
+    "hyperaeration",
+    "vascular_redistribution",
+)
+CHEXPERT_SUFFIX = "__chx"
+#: The one radiologist who read EGD-CXR, under a pseudonym.
+DEFAULT_READER = "egd-cxr-radiologist-1"
 
 
 @dataclass(frozen=True)
@@ -44,8 +82,67 @@ class Margins:
     right: float
 
 
+@dataclass(frozen=True)
+class SheetRow:
+    margins: Margins
+    condition: str | None
+    attributes: dict[str, Any]
+    line: int
+
+
+def _flag(cell: str) -> int | None:
+    """A 0/1/-1 label cell (empty = not stated)."""
+    text = cell.strip()
+    if text == "":
+        return None
+    return int(float(text))
+
+
+def read_master_sheet(path: Path, errors: list[RowError]) -> dict[str, SheetRow]:
+    """``dicom_id`` -> margins, condition and finding/CheXpert attributes."""
+    table = read_table(path, errors)
+    if table is None:
+        return {}
+    margins = MARGINS if table.has(*MARGINS) else LEGACY_MARGINS if table.has(*LEGACY_MARGINS) else None
+    if margins is None:
+        errors.append(
+            RowError(path, 1, f"missing column(s) {', '.join(m for m in MARGINS if not table.has(m))}")
+        )
+        return {}
+    if not require_columns(table, ["dicom_id"], errors):
+        return {}
+    conditions = [c for c in CONDITIONS if table.has(c)]
+    findings = [c for c in FINDINGS if table.has(c)]
+    chexpert = [c for c in table.header if c.endswith(CHEXPERT_SUFFIX)]
+    ids = table.text("dicom_id")
+    cols = {name: table.text(name) for name in (*margins, *conditions, *findings, *chexpert)}
+    found: dict[str, SheetRow] = {}
+    for i, dicom in enumerate(ids):
+        line = table.lines[i]
+        try:
+            values = [float(cols[m][i]) for m in margins]
+            flags = {c: _flag(cols[c][i]) for c in (*conditions, *findings, *chexpert)}
+        except ValueError as exc:
+            errors.append(RowError(path, line, f"not a number: {exc}"))
+            continue
+        if any(v < 0 for v in values):
+            errors.append(RowError(path, line, "a margin is negative"))
+            continue
+        positive = [c for c in conditions if flags[c] == 1]
+        if len(positive) > 1:
+            errors.append(RowError(path, line, f"more than one condition is 1: {', '.join(positive)}"))
+            continue
+        attributes = {
+            "condition": positive[0] if positive else None,
+            "findings": {c: flags[c] for c in findings},
+            "chexpert": {c.removesuffix(CHEXPERT_SUFFIX): flags[c] for c in chexpert},
+        }
+        found[dicom] = SheetRow(Margins(*values), positive[0] if positive else None, attributes, line)
+    return found
+
+
 def find_master_sheet(path: Path) -> Path | None:
-    """``master_sheet.csv`` beside the gaze file or one folder up."""
+    """``master_sheet.csv`` in the data set folder (beside the gaze file) or one folder up."""
     for folder in (path.parent, path.parent.parent):
         candidate = folder / "master_sheet.csv"
         if candidate.is_file():
@@ -53,17 +150,61 @@ def find_master_sheet(path: Path) -> Path | None:
     return None
 
 
-def read_master_sheet(path: Path, errors: list[RowError]) -> dict[str, Margins]:
+def read_transcripts(root: Path, dicom_ids: set[str], errors: list[RowError]) -> dict[str, list[EventRecord]]:
+    """Phrases of ``audio_segmentation_transcripts/<dicom_id>/transcript.json`` as transcript events."""
+    folder = root / "audio_segmentation_transcripts"
+    found: dict[str, list[EventRecord]] = {}
+    if not folder.is_dir():
+        return found
+    for dicom in sorted(dicom_ids):
+        path = folder / dicom / "transcript.json"
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            phrases = data["time_stamped_text"]
+            found[dicom] = [
+                EventRecord(
+                    kind="transcript",
+                    t_ms=float(p["begin_time"]) * 1000.0,
+                    t_end_ms=float(p["end_time"]) * 1000.0,
+                    text=str(p["phrase"]),
+                    data={"source": SOURCE},
+                )
+                for p in phrases
+            ]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            errors.append(RowError(path, None, f"not a transcript with time_stamped_text: {exc!r}"))
+    return found
+
+
+def read_bounding_boxes(path: Path, errors: list[RowError]) -> list[AnnotationRecord]:
+    """Anatomy boxes of ``bounding_boxes.csv`` (original DICOM pixels)."""
     table = read_table(path, errors)
-    if table is None or not require_columns(table, ["dicom_id", *MARGINS], errors):
-        return {}
-    cols = {name: numbers(table, name, errors, minimum=0) for name in MARGINS}
-    ids = table.text("dicom_id")
-    return {
-        ids[i]: Margins(*(float(cols[m][i]) for m in MARGINS))
-        for i in range(len(ids))
-        if all(np.isfinite(cols[m][i]) for m in MARGINS)
-    }
+    if table is None or not require_columns(table, ["dicom_id", "bbox_name", "x1", "x2", "y1", "y2"], errors):
+        return []
+    cols = {c: table.text(c) for c in ("dicom_id", "bbox_name", "x1", "x2", "y1", "y2")}
+    boxes = []
+    for i, line in enumerate(table.lines):
+        try:
+            x1, x2, y1, y2 = (float(cols[c][i]) for c in ("x1", "x2", "y1", "y2"))
+        except ValueError as exc:
+            errors.append(RowError(path, line, f"not a number: {exc}"))
+            continue
+        name = cols["bbox_name"][i]
+        boxes.append(
+            AnnotationRecord(
+                case_ref=cols["dicom_id"][i],
+                shape="box",
+                label=name,
+                box=(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)),
+                original=None,
+                source=SOURCE,
+                key=f"{SOURCE}:bbox:{name}",
+                attributes={"file": path.name, "line": line},
+            )
+        )
+    return boxes
 
 
 def parse(
@@ -72,144 +213,189 @@ def parse(
     *,
     master_sheet: Path | None = None,
     fixation_hz: float = 60.0,
-) -> tuple[list[SessionRecord], list[RowError]]:
-    """Sessions in an EGD-CXR gaze table.
+    raw_gaze: bool = False,
+    label_map: dict[str, str] | None = None,
+) -> DatasetImport:
+    """Sessions and labels of an EGD-CXR folder or gaze file.
 
     Args:
-        path: ``eye_gaze.csv`` or ``fixations.csv`` (a file whose name starts with "fixations" is
-            read as fixations), or a folder holding ``fixations.csv``.
+        path: The data set folder (``fixations.csv``, or ``eye_gaze.csv`` with ``raw_gaze``), or
+            one of those files (a name starting with "fixations" is read as fixations).
         cases: Case lookup by ``DICOM_ID``.
-        master_sheet: The data set's ``master_sheet.csv`` (found beside ``path`` when omitted).
+        master_sheet: ``master_sheet.csv`` (found beside the gaze file when omitted).
         fixation_hz: Rate at which fixations are stored as samples.
-
-    Returns:
-        The sessions and every problem found.
+        raw_gaze: With a folder, import ``eye_gaze.csv`` instead of ``fixations.csv``.
+        label_map: Condition column -> reference label (default: the column names).
     """
     errors: list[RowError] = []
     if path.is_dir():
-        path = path / "fixations.csv"
-    table = read_table(path, errors)
-    if table is None:
-        return [], errors
+        path = path / ("eye_gaze.csv" if raw_gaze else "fixations.csv")
+    root = path.parent
+    header = read_header(path, errors)
+    if header is None:
+        return DatasetImport(sessions=[], errors=errors)
     fixations = path.name.lower().startswith("fixations")
-    time_col = "FPOGS" if fixations else table.first_of(*TIME_COLUMNS)
-    needed = ["SESSION_ID", "DICOM_ID", "FPOGX", "FPOGY", "FPOGV"]
-    if time_col is None:
-        errors.append(RowError(path, 1, f"missing a time column ({' or '.join(TIME_COLUMNS)})"))
-        return [], errors
-    needed.append(time_col)
-    if fixations:
-        needed.append("FPOGD")
+    time_col = next((c for c in TIME_COLUMNS if c in header), None)
     sheet_path = master_sheet or find_master_sheet(path)
-    margins = read_master_sheet(sheet_path, errors) if sheet_path is not None else None
-    if margins is None:
+    sheet = read_master_sheet(sheet_path, errors) if sheet_path is not None else None
+    needed = ["SESSION_ID", "DICOM_ID", "FPOGX", "FPOGY", "FPOGV"]
+    needed += ["FPOGS", "FPOGD"] if fixations else [time_col or TIME_COLUMNS[0]]
+    if sheet is None:
         needed += ["X_ORIGINAL", "Y_ORIGINAL"]
-    if not require_columns(table, needed, errors):
-        return [], errors
-
-    t_s = numbers(table, time_col, errors, minimum=0)
-    fx = numbers(table, "FPOGX", errors, allow_empty=True)
-    fy = numbers(table, "FPOGY", errors, allow_empty=True)
-    fv = numbers(table, "FPOGV", errors)
-    dur_s = numbers(table, "FPOGD", errors, minimum=0) if fixations else None
-    orig = (
-        (
-            numbers(table, "X_ORIGINAL", errors, allow_empty=True),
-            numbers(table, "Y_ORIGINAL", errors, allow_empty=True),
-        )
-        if margins is None
-        else None
-    )
+    missing = [c for c in needed if c not in header]
+    if missing:
+        errors.append(RowError(path, 1, f"missing column(s) {', '.join(missing)}"))
     if errors:
-        return [], errors
+        return DatasetImport(sessions=[], errors=errors)
 
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, key in enumerate(zip(table.text("SESSION_ID"), table.text("DICOM_ID"), strict=True)):
-        groups.setdefault(key, []).append(i)
-    records = []
-    for (session_id, dicom_id), rows in groups.items():
-        idx = np.asarray(rows, dtype=np.int64)
-        first_line = table.lines[rows[0]]
+    numbers = [
+        Number("FPOGX", allow_empty=True),
+        Number("FPOGY", allow_empty=True),
+        Number("FPOGV"),
+    ]
+    numbers += (
+        [Number("FPOGS", minimum=0), Number("FPOGD", minimum=0)]
+        if fixations
+        else [Number(needed[5], minimum=0)]
+    )
+    if sheet is None:
+        numbers += [Number("X_ORIGINAL", allow_empty=True), Number("Y_ORIGINAL", allow_empty=True)]
+    cols = read_columns(path, header, numbers=numbers, keys=["SESSION_ID", "DICOM_ID"], errors=errors)
+
+    result = DatasetImport(sessions=[], errors=errors)
+    labels = dict(zip(CONDITIONS, CONDITIONS, strict=True)) | (label_map or {})
+    if sheet is not None:
+        for dicom, row in sheet.items():
+            reference = labels.get(row.condition) if row.condition is not None else None
+            result.case_labels.append(
+                CaseLabelRecord(dicom, reference, {SOURCE: row.attributes}, sheet_path or path, row.line)
+            )
+    boxes_path = root / "bounding_boxes.csv"
+    if boxes_path.is_file():
+        result.annotations = read_bounding_boxes(boxes_path, errors)
+    transcripts = read_transcripts(root, set(cols.keys["DICOM_ID"]), errors)
+    result.sessions = _sessions(cols, cases, sheet, fixations, fixation_hz, transcripts, result)
+    return result
+
+
+def _sessions(
+    cols: Columns,
+    cases: CaseLookup,
+    sheet: dict[str, SheetRow] | None,
+    fixations: bool,
+    fixation_hz: float,
+    transcripts: dict[str, list[EventRecord]],
+    result: DatasetImport,
+) -> Iterator[SessionRecord]:
+    sessions, dicoms = cols.keys["SESSION_ID"], cols.keys["DICOM_ID"]
+    key = cols.codes["SESSION_ID"].astype(np.int64) * max(len(dicoms), 1) + cols.codes["DICOM_ID"]
+    # Groups in order of first appearance, rows in file order within each group.
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    groups = np.split(order, bounds) if order.size else []
+    groups.sort(key=lambda g: int(g[0]))
+    for idx in groups:
+        session_id = sessions[int(cols.codes["SESSION_ID"][idx[0]])]
+        dicom_id = dicoms[int(cols.codes["DICOM_ID"][idx[0]])]
+        first_line = int(cols.lines[idx[0]])
+        row = None
+        if sheet is not None:
+            row = sheet.get(dicom_id)
+            if row is None:
+                result.ignored.setdefault(dicom_id, "not in master_sheet.csv (a calibration screen)")
+                continue
         case = cases(dicom_id)
         if case is None:
-            errors.append(
-                RowError(path, first_line, f"no case with external id DICOM_ID={dicom_id!r} in the dataset")
-            )
+            result.missing_cases.setdefault(dicom_id, f"{cols.path}:{first_line}")
             continue
-        margin = None
-        if margins is not None:
-            margin = margins.get(dicom_id)
-            if margin is None:
-                errors.append(RowError(path, first_line, f"DICOM_ID {dicom_id!r} is not in {sheet_path}"))
-                continue
-        record = _session(
-            table, idx, case, margin, orig, (t_s, fx, fy, fv, dur_s), fixation_hz, session_id, dicom_id
-        )
-        records.append(record)
-    return records, errors
+        record = _session(cols, idx, case, row, fixations, fixation_hz, session_id, dicom_id, result.errors)
+        if record is not None:
+            record.events = list(transcripts.get(dicom_id, ()))
+            yield record
 
 
 def _session(
-    table: Table,
+    cols: Columns,
     idx: np.ndarray,
     case: CaseImage,
-    margin: Margins | None,
-    orig: tuple[np.ndarray, np.ndarray] | None,
-    columns: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None],
+    sheet_row: SheetRow | None,
+    fixations: bool,
     fixation_hz: float,
     session_id: str,
     dicom_id: str,
-) -> SessionRecord:
-    t_s, fx, fy, fv, dur_s = columns
-    lines = np.asarray(table.lines, dtype=np.int64)[idx]
-    valid = (fv[idx] == 1) & np.isfinite(fx[idx]) & np.isfinite(fy[idx])
-    if margin is not None:
-        shown_w = SCREEN_W - margin.left - margin.right
-        shown_h = SCREEN_H - margin.top - margin.bottom
-        zoom_x, zoom_y = shown_w / case.width, shown_h / case.height
-        ex, ey = fx[idx] * SCREEN_W, fy[idx] * SCREEN_H
-        xy = np.stack([(ex - margin.left) / zoom_x, (ey - margin.top) / zoom_y], axis=1)
+    errors: list[RowError],
+) -> SessionRecord | None:
+    num = cols.numbers
+    fx, fy, fv = num["FPOGX"][idx], num["FPOGY"][idx], num["FPOGV"][idx]
+    lines = cols.lines[idx]
+    valid = (fv == 1) & np.isfinite(fx) & np.isfinite(fy)
+    ex, ey = fx * SCREEN_W, fy * SCREEN_H
+    mapping: dict[str, Any]
+    shown = None
+    if sheet_row is not None:
+        m = sheet_row.margins
+        zoom_x = (SCREEN_W - m.left - m.right) / case.width
+        zoom_y = (SCREEN_H - m.top - m.bottom) / case.height
+        xy = np.stack([(ex - m.left) / zoom_x, (ey - m.top) / zoom_y], axis=1)
         view = Viewport(
-            zoom_x, margin.left, margin.top, SCREEN_W, SCREEN_H, case.window_center, case.window_width
+            zoom_x, m.left, m.top, SCREEN_W, SCREEN_H, case.window_center, case.window_width, zoom_y
         )
-        mapping = {"mapping": "master_sheet", "margins": margin.__dict__, "zoom_y": zoom_y}
+        mapping = {"mapping": "master_sheet", "margins": m.__dict__, "zoom_y": zoom_y}
     else:
-        assert orig is not None
-        xy = np.stack([orig[0][idx], orig[1][idx]], axis=1)
-        # The data set marks off-image points with -1: their position is unknown, so not a valid point.
-        valid &= np.isfinite(xy).all(axis=1) & (xy[:, 0] >= 0) & (xy[:, 1] >= 0)
+        if case.original is None:
+            errors.append(
+                RowError(
+                    cols.path,
+                    int(lines[0]),
+                    f"DICOM_ID {dicom_id!r}: the original image size is unknown, so X_ORIGINAL/Y_ORIGINAL "
+                    "cannot be placed on the stored image; import with master_sheet.csv, give --images "
+                    "with the DICOM files, or upload the case from its DICOM",
+                )
+            )
+            return None
+        sx, sy = case.width / case.original[0], case.height / case.original[1]
+        ox, oy = num["X_ORIGINAL"][idx], num["Y_ORIGINAL"][idx]
+        valid &= np.isfinite(ox) & np.isfinite(oy)
+        # The data set writes -1 (or -2 after its integer rescaling) for gaze outside the image: the
+        # eyes were tracked, the point was not on the image. Valid, flagged off-image.
+        shown = (ox >= 0) & (oy >= 0)
+        xy = np.stack([ox * sx, oy * sy], axis=1)
         view = Viewport(
             1.0, 0.0, 0.0, float(case.width), float(case.height), case.window_center, case.window_width
         )
-        mapping = {"mapping": "X_ORIGINAL/Y_ORIGINAL"}
-    t0 = float(t_s[idx].min())
-    if dur_s is None:
-        t_ms = (t_s[idx] - t0) * 1000.0
+        mapping = {"mapping": "X_ORIGINAL/Y_ORIGINAL", "image_scale": [sx, sy]}
+    if fixations:
+        t_ms, owner = expand_fixations(num["FPOGS"][idx] * 1000.0, num["FPOGD"][idx] * 1000.0, fixation_hz)
+        kind = "fixations"
+    else:
+        t_ms = cols.numbers[next(c for c in TIME_COLUMNS if c in num)][idx] * 1000.0
         owner = np.arange(idx.shape[0])
         kind = "samples"
-    else:
-        t_ms, owner = expand_fixations((t_s[idx] - t0) * 1000.0, dur_s[idx] * 1000.0, fixation_hz)
-        kind = "fixations"
-    # Samples keep the input order; a time going backwards is reported by check_samples.
-    samples = build_samples(t_ms, xy[owner], valid[owner], (case.width, case.height), view)
+    samples = build_samples(
+        t_ms,
+        xy[owner],
+        valid[owner],
+        (case.width, case.height),
+        view,
+        shown=None if shown is None else shown[owner],
+    )
+    if sheet_row is None:
+        # Screen position straight from the tracker (the drawn image's place is unknown).
+        samples[:, 1] = np.where(valid[owner], ex[owner], -1.0)
+        samples[:, 2] = np.where(valid[owner], ey[owner], -1.0)
+    info: dict[str, Any] = {"format": SOURCE, "file": cols.path.name, "kind": kind, "session": session_id}
+    info |= mapping | {"time": "file clock (s x 1000)"}
+    if fixations:
+        info["fixation_hz"] = fixation_hz
     return SessionRecord(
         case_ref=dicom_id,
-        reader=None,
+        reader=DEFAULT_READER,
+        pseudonymous_reader=True,
         source="import",
-        source_info={
-            "import": {
-                "format": "egd-cxr",
-                "file": table.path.name,
-                "kind": kind,
-                "session": session_id,
-                **mapping,
-            }
-            | ({"fixation_hz": fixation_hz} if kind == "fixations" else {}),
-            "device": "Gazepoint GP3",
-        },
+        source_info={"import": info, "device": "Gazepoint GP3"},
         display_info={"screen_w": SCREEN_W, "screen_h": SCREEN_H, "dpr": 1},
         samples=samples,
         lines=lines[owner],
-        path=table.path,
-        key=f"egd-cxr:{table.path.name}:{session_id}:{dicom_id}",
+        path=cols.path,
+        key=f"{SOURCE}:{cols.path.name}:{session_id}:{dicom_id}",
     )

@@ -30,7 +30,7 @@ class Viewport:
     """The display state of samples, broadcastable per sample.
 
     Attributes:
-        zoom: Image px -> screen px scale, scalar or ``(n,)``.
+        zoom: Image px -> screen px scale (x), scalar or ``(n,)``.
         img_left, img_top: Screen position of the image's top-left corner (screen px).
         screen_w, screen_h: Screen size (px).
         wl_center, wl_width: Window centre and width (modality units).
@@ -43,6 +43,8 @@ class Viewport:
     screen_h: float
     wl_center: float | FloatArray
     wl_width: float | FloatArray
+    #: Vertical scale where it differs from ``zoom`` (EGD-CXR stretched its images slightly).
+    zoom_y: float | FloatArray | None = None
 
 
 def build_samples(
@@ -68,7 +70,8 @@ def build_samples(
             (defaults to inside the image).
 
     Returns:
-        ``(n, 18)`` samples; invalid samples have screen and image coordinates -1 and no valid or
+        ``(n, 18)`` samples (the ``zoom`` column holds the x scale; the y scale is
+        ``img_height`` / image height); invalid samples have screen and image coordinates -1 and no valid or
         on-image flag; off-image samples keep their coordinates and lack the on-image flag.
     """
     n = t_ms.shape[0]
@@ -77,6 +80,7 @@ def build_samples(
     x = np.where(valid, image_xy[:, 0], -1.0)
     y = np.where(valid, image_xy[:, 1], -1.0)
     zoom = np.broadcast_to(np.asarray(view.zoom, dtype=np.float64), (n,))
+    zoom_y = zoom if view.zoom_y is None else np.broadcast_to(np.asarray(view.zoom_y, dtype=np.float64), (n,))
     left = np.broadcast_to(np.asarray(view.img_left, dtype=np.float64), (n,))
     top = np.broadcast_to(np.asarray(view.img_top, dtype=np.float64), (n,))
     on_image = valid & (x >= 0) & (x < width) & (y >= 0) & (y < height)
@@ -87,7 +91,7 @@ def build_samples(
         flags = flags + FLAG_EYE
     out[:, COLUMN["t_ms"]] = t_ms
     out[:, COLUMN["screen_x"]] = np.where(valid, left + x * zoom, -1.0)
-    out[:, COLUMN["screen_y"]] = np.where(valid, top + y * zoom, -1.0)
+    out[:, COLUMN["screen_y"]] = np.where(valid, top + y * zoom_y, -1.0)
     out[:, COLUMN["image_x"]] = x
     out[:, COLUMN["image_y"]] = y
     out[:, COLUMN["flags"]] = flags
@@ -99,7 +103,7 @@ def build_samples(
     out[:, COLUMN["img_left"]] = left
     out[:, COLUMN["img_top"]] = top
     out[:, COLUMN["img_width"]] = width * zoom
-    out[:, COLUMN["img_height"]] = height * zoom
+    out[:, COLUMN["img_height"]] = height * zoom_y
     out[:, COLUMN["screen_w"]] = view.screen_w
     out[:, COLUMN["screen_h"]] = view.screen_h
     out[:, COLUMN["dpr"]] = 1.0

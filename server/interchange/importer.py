@@ -10,7 +10,7 @@ is harmless.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -23,6 +23,8 @@ from server.models import (
     Dataset,
     DiagnosisLabel,
     ReadingSession,
+    Role,
+    SessionEvent,
     SessionStatus,
     StoredImage,
     User,
@@ -35,15 +37,41 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SAMPLES = MAX_SAMPLES_PER_FRAME
 BUNDLE_KEY_PREFIX = "bundle:"
+#: Not an argon2 hash: verification always fails, so the account can never log in.
+UNUSABLE_PASSWORD = "!imported"
 
 
 @dataclass
 class ImportReport:
-    """What an import did."""
+    """What an import did.
+
+    Attributes:
+        created: New session ids.
+        skipped: Keys of sessions imported before.
+        samples: Samples stored.
+        missing_cases: External ids the data references but the dataset lacks (-> first place).
+        ignored: Ids the data set marks as not to import, e.g. calibration screens (-> why).
+        readers_created: Pseudonymous reader accounts created.
+        labels_set: Cases whose reference label or attributes were set.
+        label_conflicts: Cases whose existing reference label differs from the data set's (kept).
+        annotations: Annotations stored.
+        annotations_skipped: Annotations not stored (-> why).
+        events: Session events (transcript phrases/words) stored.
+        session_ids: Import key -> id of each session created.
+    """
 
     created: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     samples: int = 0
+    missing_cases: dict[str, str] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
+    readers_created: list[str] = field(default_factory=list)
+    labels_set: int = 0
+    label_conflicts: dict[str, str] = field(default_factory=dict)
+    annotations: int = 0
+    annotations_skipped: dict[str, str] = field(default_factory=dict)
+    events: int = 0
+    session_ids: dict[str, int] = field(default_factory=dict)
 
 
 def find_dataset(session: Session, ref: str) -> Dataset:
@@ -59,8 +87,20 @@ def find_dataset(session: Session, ref: str) -> Dataset:
     return dataset
 
 
-def case_lookup(session: Session, dataset: Dataset) -> Callable[[str], CaseImage | None]:
-    """External id -> stored image of the dataset's case (cached)."""
+def case_lookup(
+    session: Session,
+    dataset: Dataset,
+    *,
+    originals: Callable[[str], tuple[int, int] | None] | None = None,
+    create: Callable[[str], CaseImage | None] | None = None,
+) -> Callable[[str], CaseImage | None]:
+    """External id -> stored image of the dataset's case (cached).
+
+    Args:
+        originals: Original image size by external id (e.g. read from the data set's DICOMs),
+            for cases not stored from a DICOM.
+        create: Called for an external id the dataset lacks; may create the case.
+    """
     cache: dict[str, CaseImage | None] = {}
 
     def lookup(external_id: str) -> CaseImage | None:
@@ -72,11 +112,21 @@ def case_lookup(session: Session, dataset: Dataset) -> Callable[[str], CaseImage
                     StoredImage.height,
                     StoredImage.window_center,
                     StoredImage.window_width,
+                    StoredImage.bits_stored,
+                    StoredImage.has_dicom,
                 )
                 .join(StoredImage, StoredImage.case_id == Case.id)
                 .where(Case.dataset_id == dataset.id, Case.external_id == external_id)
             ).first()
-            cache[external_id] = CaseImage(*row) if row is not None else None
+            image = None
+            if row is not None:
+                case_id, width, height, center, wl_width, bits, from_dicom = row
+                # A stored DICOM keeps its pixel size, so it *is* the original the data set measured.
+                original = (width, height) if from_dicom else originals(external_id) if originals else None
+                image = CaseImage(case_id, width, height, center, wl_width, bits, from_dicom, original)
+            elif create is not None:
+                image = create(external_id)
+            cache[external_id] = image
         return cache[external_id]
 
     return lookup
@@ -111,68 +161,80 @@ def _duplicate(session: Session, record: SessionRecord, case_id: int, reader_id:
 def import_records(
     session: Session,
     dataset: Dataset,
-    records: Sequence[SessionRecord],
+    records: Iterable[SessionRecord],
     *,
     reader: str | None,
     lookup: Callable[[str], CaseImage | None],
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Create finished sessions for ``records`` inside the caller's transaction.
+
+    Records are consumed one at a time and written as they come, so a large import never holds
+    more than one session's samples; if any record turns out unusable, ``ImportFailed`` is raised
+    and the caller's rollback removes what was written (nothing is committed).
 
     Args:
         session: Open ORM session; the caller commits (or rolls back on an exception).
         dataset: Where cases are matched by external id.
         records: Parsed sessions.
-        reader: Username for records that do not name their reader (overrides nothing else).
+        reader: Username for the sessions: for dataset imports it replaces the data set's own
+            (pseudonymous) readers; for bundles it fills in only where an entry names none.
         lookup: Case lookup for ``dataset``.
+        report: Report to add to.
 
     Raises:
-        ImportFailed: any record is unusable (unknown case or reader, bad samples, bad label);
-            nothing has been written when it is raised.
+        ImportFailed: any record is unusable (unknown case or reader, bad samples, bad label).
     """
     errors: list[RowError] = []
+    report = report or ImportReport()
     users: dict[str, User | None] = {}
-    plan: list[tuple[SessionRecord, int, int]] = []
     for record in records:
-        if not is_bundle_record(record):
+        bundle = is_bundle_record(record)
+        if not bundle:
             # Dataset imports remember their source key so a second import of the same data is
             # skipped; bundle sessions keep their source_info exactly as exported.
             record.source_info.setdefault("import", {})["key"] = record.key
-        errors += check_samples(record)
-        name = record.reader or reader
+        problems = check_samples(record)
+        name = record.reader if bundle and record.reader else reader or record.reader
         if name is None:
-            errors.append(RowError(record.path, None, "no reader: give --reader USERNAME"))
-            continue
-        if name not in users:
-            users[name] = session.scalar(select(User).where(User.username == name))
-        user = users[name]
-        if user is None:
-            errors.append(RowError(record.path, None, f"no user {name!r}"))
-            continue
+            problems.append(RowError(record.path, None, "no reader: give --reader USERNAME"))
+        else:
+            if name not in users:
+                users[name] = session.scalar(select(User).where(User.username == name))
+                if users[name] is None and record.pseudonymous_reader and name != reader:
+                    users[name] = _pseudonymous_reader(session, name)
+                    report.readers_created.append(name)
+            if users[name] is None:
+                problems.append(RowError(record.path, None, f"no user {name!r}"))
         case = lookup(record.case_ref)
         if case is None:
-            errors.append(
+            problems.append(
                 RowError(record.path, None, f"no case with external id {record.case_ref!r} in the dataset")
             )
-            continue
         if record.label is not None and record.label.label not in dataset.label_set:
-            errors.append(
+            problems.append(
                 RowError(
                     record.path,
                     None,
                     f"label {record.label.label!r} is not in the label set {dataset.label_set}",
                 )
             )
-        plan.append((record, case.case_id, user.id))
-    if errors:
-        raise ImportFailed(errors)
-
-    report = ImportReport()
-    for record, case_id, reader_id in plan:
-        if _duplicate(session, record, case_id, reader_id):
+        errors += problems
+        if errors:
+            # Keep checking the rest so every problem is reported, but write nothing more.
+            continue
+        assert case is not None and name is not None
+        user = users[name]
+        assert user is not None
+        if _duplicate(session, record, case.case_id, user.id):
             report.skipped.append(record.key)
             continue
-        report.created.append(_create(session, record, case_id, reader_id))
+        report.created.append(_create(session, record, case.case_id, user.id))
+        report.session_ids[record.key] = report.created[-1]
         report.samples += int(record.samples.shape[0])
+        report.events += len(record.events)
+    if errors:
+        raise ImportFailed(errors)
     logger.info(
         "imported %d sessions (%d samples); %d already present",
         len(report.created),
@@ -180,6 +242,20 @@ def import_records(
         len(report.skipped),
     )
     return report
+
+
+def _pseudonymous_reader(session: Session, username: str) -> User:
+    """A reader account standing for a data set's radiologist; it cannot log in (no password)."""
+    user = User(
+        username=username,
+        display_name=f"{username} (imported, pseudonymous)",
+        password_hash=UNUSABLE_PASSWORD,
+        role=Role.reader,
+    )
+    session.add(user)
+    session.flush()
+    logger.info("created pseudonymous reader %s", username)
+    return user
 
 
 def _create(session: Session, record: SessionRecord, case_id: int, reader_id: int) -> int:
@@ -221,7 +297,14 @@ def _create(session: Session, record: SessionRecord, case_id: int, reader_id: in
                 label=record.label.label,
                 confidence=record.label.confidence,
                 finding_box=record.label.finding_box,
+                attributes=record.label.attributes,
             )
         )
+    session.add_all(
+        SessionEvent(
+            session_id=reading.id, kind=e.kind, t_ms=e.t_ms, t_end_ms=e.t_end_ms, text=e.text, data=e.data
+        )
+        for e in record.events
+    )
     session.flush()
     return reading.id

@@ -7,7 +7,8 @@ writes records only when no parser reported an error, so a file is imported whol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,62 @@ class ImportFailed(Exception):
 
 @dataclass
 class LabelRecord:
+    """A reader's diagnosis (``attributes``: the labels as the source published them)."""
+
     label: str
     confidence: float | None = None
     finding_box: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = None
+
+
+@dataclass
+class EventRecord:
+    """Something said or done during a session (``t_ms`` on the session's sample clock)."""
+
+    kind: str
+    t_ms: float
+    t_end_ms: float | None
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AnnotationRecord:
+    """A region on a case's image, in *original* image pixels (``original`` = that image's size).
+
+    Attributes:
+        case_ref: External id of the case.
+        shape: "box" or "ellipse" (inscribed in the box).
+        label: What it marks.
+        box: (x0, y0, x1, y1) in original image pixels.
+        original: (width, height) of the image ``box`` refers to, or None when the source does not
+            say (the case's original size is then needed).
+        source: Data set name.
+        key: Unique per case within the source (re-imports skip it).
+        session_key: Key of the session it belongs to (a reading's own ellipses), or None.
+        attributes: Source details.
+    """
+
+    case_ref: str
+    shape: str
+    label: str
+    box: tuple[float, float, float, float]
+    original: tuple[int, int] | None
+    source: str
+    key: str
+    session_key: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CaseLabelRecord:
+    """Labels of a case from a data set: the reference label and further attributes."""
+
+    case_ref: str
+    reference_label: str | None
+    attributes: dict[str, Any]
+    path: Path
+    line: int | None
 
 
 @dataclass
@@ -74,6 +128,7 @@ class SessionRecord:
         path: The file the samples came from.
         key: Identifies the session in its source data; a second import of the same key is skipped.
         label: The reader's diagnosis, if the source has one.
+        events: Transcript phrases or words on the samples' clock.
         started_at, finished_at: The session's times when the source has them (bundles).
     """
 
@@ -87,8 +142,33 @@ class SessionRecord:
     path: Path
     key: str
     label: LabelRecord | None = None
+    events: list[EventRecord] = field(default_factory=list)
+    #: ``reader`` is a pseudonym for a data set's radiologist: create the account if it is missing.
+    pseudonymous_reader: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+@dataclass
+class DatasetImport:
+    """What a public data set parser found: sessions (produced lazily, one at a time) and labels.
+
+    Attributes:
+        sessions: Sessions in input order; building them may append to ``errors``.
+        case_labels: Per-case labels (reference label + attributes).
+        annotations: Regions marked on the images.
+        errors: Problems found so far (file-level problems before ``sessions`` is consumed).
+        missing_cases: External ids referenced by the data but absent from the target dataset
+            (-> where they were first referenced).
+        ignored: Ids the data set itself marks as not images to import (-> why).
+    """
+
+    sessions: Iterable[SessionRecord]
+    case_labels: list[CaseLabelRecord] = field(default_factory=list)
+    annotations: list[AnnotationRecord] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    missing_cases: dict[str, str] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
 
 
 def check_samples(record: SessionRecord) -> list[RowError]:

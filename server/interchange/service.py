@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -10,9 +10,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.interchange import bundle, egd_cxr, plain_csv, reflacx
+from server.interchange.cases import CaseLookup
 from server.interchange.exporter import ExportFilter, export_bundle
+from server.interchange.images import CaseSource, ImageFolder
 from server.interchange.importer import ImportReport, case_lookup, find_dataset, import_records
+from server.interchange.labels import store_annotations, store_case_labels
 from server.interchange.records import ImportFailed, RowError, SessionRecord
+from server.models import Dataset
 
 
 class ImportFormat(StrEnum):
@@ -30,15 +34,27 @@ class ImportOptions:
         case: External id of the case a plain CSV belongs to.
         master_sheet: EGD-CXR ``master_sheet.csv`` (found beside the file when None).
         fixation_hz: Rate at which fixation lists are stored as samples.
-        intensity_scale: REFLACX window units -> modality units.
+        intensity_scale: REFLACX window units -> modality units (None: 2^bits of each stored image).
         eye_gaze: Plain CSV points are eye gaze (flag bit 8).
+        raw_gaze: Import raw gaze (EGD-CXR ``eye_gaze.csv``, REFLACX ``gaze_data/``), not fixations.
+        label_map: EGD-CXR condition column -> reference label.
+        diagnosis: REFLACX certainty labels -> reading diagnosis.
+        strict_cases: A referenced image without a case fails the import (default: skipped, listed).
+        images: Folder with the data set's image files (original sizes; cases with ``create_cases``).
+        create_cases: Create missing cases from ``images`` through the upload path.
     """
 
     case: str | None = None
     master_sheet: Path | None = None
     fixation_hz: float = 60.0
-    intensity_scale: float = 4096.0
+    intensity_scale: float | None = None
     eye_gaze: bool = True
+    raw_gaze: bool = False
+    label_map: dict[str, str] = field(default_factory=dict)
+    diagnosis: reflacx.DiagnosisRule = field(default_factory=reflacx.DiagnosisRule)
+    strict_cases: bool = False
+    images: Path | None = None
+    create_cases: bool = False
 
 
 def import_gaze(
@@ -49,29 +65,34 @@ def import_gaze(
     dataset: str,
     reader: str | None,
     options: ImportOptions | None = None,
+    case_source: CaseSource | None = None,
 ) -> ImportReport:
-    """Parse ``path`` and store its sessions in ``dataset`` inside the caller's transaction.
+    """Parse ``path`` and store its sessions (and a data set's labels) inside the caller's transaction.
 
     Raises:
-        ImportFailed: with every problem found; nothing was written.
+        ImportFailed: with every problem found; the caller must roll back.
         LookupError: the dataset does not exist.
+        ValueError: an option combination cannot work (e.g. creating cases without an image folder).
     """
     options = options or ImportOptions()
     target = find_dataset(session, dataset)
-    lookup = case_lookup(session, target)
     if not path.exists():
         raise ImportFailed([RowError(path, None, "no such file or folder")])
+    report = ImportReport()
+    folder = ImageFolder(options.images) if options.images is not None else None
+    if options.create_cases and (folder is None or case_source is None):
+        raise ValueError("creating cases needs --images DIR with the data set's image files")
+    create = (
+        folder.creator(session, target, case_source, report.missing_cases)
+        if folder and case_source and options.create_cases
+        else None
+    )
+    lookup = case_lookup(session, target, originals=folder.original_size if folder else None, create=create)
+    if fmt in (ImportFormat.egd_cxr, ImportFormat.reflacx):
+        return _import_dataset(session, target, fmt, path, reader, options, lookup, report)
     records: list[SessionRecord]
     if fmt is ImportFormat.bundle or (fmt is ImportFormat.csv and bundle.is_bundle(path)):
         records, errors = bundle.parse(path)
-    elif fmt is ImportFormat.egd_cxr:
-        records, errors = egd_cxr.parse(
-            path, lookup, master_sheet=options.master_sheet, fixation_hz=options.fixation_hz
-        )
-    elif fmt is ImportFormat.reflacx:
-        records, errors = reflacx.parse(
-            path, lookup, fixation_hz=options.fixation_hz, intensity_scale=options.intensity_scale
-        )
     else:
         if options.case is None:
             raise ImportFailed([RowError(path, None, "a plain CSV needs the case: give --case EXTERNAL_ID")])
@@ -86,7 +107,59 @@ def import_gaze(
         raise ImportFailed(errors)
     if not records:
         raise ImportFailed([RowError(path, None, "no sessions found")])
-    return import_records(session, target, records, reader=reader, lookup=lookup)
+    return import_records(session, target, records, reader=reader, lookup=lookup, report=report)
+
+
+def _import_dataset(
+    session: Session,
+    target: Dataset,
+    fmt: ImportFormat,
+    path: Path,
+    reader: str | None,
+    options: ImportOptions,
+    lookup: CaseLookup,
+    report: ImportReport,
+) -> ImportReport:
+    if fmt is ImportFormat.egd_cxr:
+        parsed = egd_cxr.parse(
+            path,
+            lookup,
+            master_sheet=options.master_sheet,
+            fixation_hz=options.fixation_hz,
+            raw_gaze=options.raw_gaze,
+            label_map=options.label_map,
+        )
+    else:
+        parsed = reflacx.parse(
+            path,
+            lookup,
+            fixation_hz=options.fixation_hz,
+            intensity_scale=options.intensity_scale,
+            raw_gaze=options.raw_gaze,
+            rule=options.diagnosis,
+        )
+    if parsed.errors:
+        raise ImportFailed(parsed.errors)
+    errors = store_case_labels(session, target, parsed.case_labels, lookup, report)
+    if errors:
+        raise ImportFailed(errors)
+    import_records(session, target, parsed.sessions, reader=reader, lookup=lookup, report=report)
+    # Building sessions may have found problems in the files (reported like parse errors).
+    if parsed.errors:
+        raise ImportFailed(parsed.errors)
+    report.missing_cases |= {k: v for k, v in parsed.missing_cases.items() if k not in report.missing_cases}
+    report.ignored |= parsed.ignored
+    if options.strict_cases and report.missing_cases:
+        raise ImportFailed(
+            [
+                RowError(Path(where), None, f"no case with external id {ref!r} in the dataset")
+                for ref, where in report.missing_cases.items()
+            ]
+        )
+    if not report.created and not report.skipped:
+        raise ImportFailed([RowError(path, None, "no sessions found for cases of this dataset")])
+    store_annotations(session, parsed.annotations, lookup, report)
+    return report
 
 
 def export_gaze(

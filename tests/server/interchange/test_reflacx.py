@@ -10,23 +10,22 @@ from sqlalchemy import func, select
 
 from server.interchange.importer import ImportReport
 from server.interchange.records import ImportFailed
-from server.interchange.service import ImportFormat, import_gaze
-from server.models import ReadingSession
+from server.interchange.service import ImportFormat, ImportOptions, import_gaze
+from server.models import Annotation, DiagnosisLabel, ReadingSession, SessionEvent, User
 from server.reading.samples import COLUMN, FLAG_ON_IMAGE, FLAG_VALID
 from server.reading.service import session_samples
 from tests.server.interchange.conftest import World
-from tests.server.interchange.files import REFLACX_COLUMNS, reflacx_row, write_csv
+from tests.server.interchange.files import (
+    REFLACX_COLUMNS,
+    REFLACX_GAZE_COLUMNS,
+    REFLACX_LABELS,
+    REFLACX_META_COLUMNS,
+    reflacx_meta_row,
+    reflacx_row,
+    write_csv,
+)
 
-META = [
-    "id",
-    "split",
-    "eye_tracking_data_discarded",
-    "image",
-    "dicom_id",
-    "subject_id",
-    "image_size_x",
-    "image_size_y",
-]
+META = [*REFLACX_META_COLUMNS, *REFLACX_LABELS]
 
 
 def make_main_data(
@@ -34,8 +33,8 @@ def make_main_data(
 ) -> Path:
     """main_data/ with metadata_phase_3.csv (P1 -> dcm-a drawn from a 400 x 200 original, P2 -> dcm-c)."""
     meta = [
-        ["P1", "train", "P1" in discarded, "files/a.dcm", "dcm-a", "1", 400, 200],
-        ["P2", "train", "P2" in discarded, "files/c.dcm", "dcm-c", "2", 64, 64],
+        reflacx_meta_row("P1", "dcm-a", (400, 200), discarded="P1" in discarded),
+        reflacx_meta_row("P2", "dcm-c", (64, 64), discarded="P2" in discarded),
     ]
     write_csv(root / "metadata_phase_3.csv", META, meta)
     for rid, rows in fixations.items():
@@ -83,14 +82,15 @@ def test_display_state_becomes_viewport_columns(world: World, tmp_path: Path) ->
     assert first[COLUMN["screen_w"]] == 3840 and first[COLUMN["screen_h"]] == 2160
     flags = s[:, COLUMN["flags"]].astype(int)
     t = s[:, COLUMN["t_ms"]]
-    second = np.isclose(t, 300) | (t > 299) & (t < 401)
+    second = (t > 1299) & (t < 1401)
     assert all(f & FLAG_VALID and not f & FLAG_ON_IMAGE for f in flags[second])
-    last = s[t >= 1600]
+    last = s[t >= 2600]
     assert (last[:, COLUMN["image_x"]] == -1).all() and not (
         last[:, COLUMN["flags"]].astype(int) & FLAG_VALID
     ).any()
-    assert t[0] == 0 and t[-1] == pytest.approx(1700)
-    fit_rows = s[(t >= 1000) & (t <= 1500)]
+    # The data set's clock (seconds from the dictation's start) is kept.
+    assert t[0] == 1000 and t[-1] == pytest.approx(2700)
+    fit_rows = s[(t >= 2000) & (t <= 2500)]
     assert fit_rows[0, COLUMN["zoom"]] == pytest.approx(10.8) and fit_rows[0, COLUMN["image_x"]] == 195
 
 
@@ -126,16 +126,84 @@ def test_broken_reading_fails_the_whole_import(world: World, tmp_path: Path) -> 
 
 
 def test_unknown_dicom_and_missing_metadata(world: World, tmp_path: Path) -> None:
-    write_csv(tmp_path / "metadata_phase_1.csv", META, [["P7", "test", False, "x", "dcm-nope", "3", 10, 10]])
+    write_csv(tmp_path / "metadata_phase_1.csv", META, [reflacx_meta_row("P7", "dcm-nope", (10, 10))])
     write_csv(
         tmp_path / "P7" / "fixations.csv",
         REFLACX_COLUMNS,
         [reflacx_row(0, 1, 1, 1, (0, 0, 9, 9), (0, 0, 9, 9))],
     )
-    with pytest.raises(ImportFailed) as failed:
+    # An image without a case is skipped and listed; nothing else to import fails.
+    with pytest.raises(ImportFailed, match="no sessions found"):
         run(world, tmp_path)
-    assert [(e.line, "dcm-nope" in e.message) for e in failed.value.errors] == [(2, True)]
+    with world.db.session() as session, pytest.raises(ImportFailed) as failed:
+        import_gaze(session, ImportFormat.reflacx, tmp_path, dataset=world.dataset, reader="bob",
+                    options=ImportOptions(strict_cases=True))  # fmt: skip
+    assert ["dcm-nope" in e.message for e in failed.value.errors] == [True]
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ImportFailed, match="no metadata_phase"):
         run(world, empty)
+
+
+def test_dataset_root_with_raw_gaze_labels_ellipses_and_words(world: World, tmp_path: Path) -> None:
+    main = tmp_path / "main_data"
+    meta = [
+        reflacx_meta_row("P300R1", "dcm-a", (400, 200), {"Consolidation": 4, "Atelectasis": 2}),
+        reflacx_meta_row("P300R2", "dcm-a", (400, 200), {"Atelectasis": 2}, devices=True),
+    ]
+    write_csv(main / "metadata_phase_3.csv", META, meta)
+    fit = ((0, 0, 400, 200), (1080, 0, 3240, 1080))
+    for rid in ("P300R1", "P300R2"):
+        # Eye tracking started 0.5 s before the dictation: negative times on the data set's clock.
+        write_csv(main / rid / "fixations.csv", REFLACX_COLUMNS, [reflacx_row(-0.5, 0.2, 100, 50, *fit)])
+        write_csv(
+            main / rid / "chest_bounding_box.csv", ["xmin", "ymin", "xmax", "ymax"], [[40, 20, 360, 180]]
+        )
+        words = ["word", "timestamp_start_word", "timestamp_end_word"]
+        write_csv(main / rid / "timestamps_transcription.csv", words, [["consolidation", 0.1, 0.6]])
+        gaze = [[-0.5 + k / 1000, 100 + k, 50, 1.0, 90, 90, 1.0, 0.5, *fit[0], *fit[1]] for k in range(5)]
+        gaze.append([-0.495, "", "", "", 90, 90, 1.0, 0.5, *fit[0], *fit[1]])
+        write_csv(tmp_path / "gaze_data" / rid / "gaze.csv", REFLACX_GAZE_COLUMNS, gaze)
+    ellipse_header = ["xmin", "ymin", "xmax", "ymax", "certainty", *REFLACX_LABELS[:-1]]
+    ellipse = [200, 100, 300, 150, 4, *(name == "Consolidation" for name in REFLACX_LABELS[:-1])]
+    write_csv(main / "P300R1" / "anomaly_location_ellipses.csv", ellipse_header, [ellipse])
+
+    with world.db.session() as session:
+        report = import_gaze(session, ImportFormat.reflacx, tmp_path, dataset=world.dataset, reader=None,
+                             options=ImportOptions(raw_gaze=True))  # fmt: skip
+    assert len(report.created) == 2 and sorted(report.readers_created) == ["reflacx-P300R1", "reflacx-P300R2"]
+    assert report.annotations == 3 and report.events == 2
+    with world.db.session() as session:
+        readings = session.scalars(select(ReadingSession).order_by(ReadingSession.id)).all()
+        readers = {session.get(User, r.reader_id).username for r in readings}  # type: ignore[union-attr]
+        assert readers == {"reflacx-P300R1", "reflacx-P300R2"}  # two radiologists, two readers
+        first = readings[0]
+        s = session_samples(session, first.id)
+        labels = {d.session_id: d for d in session.scalars(select(DiagnosisLabel))}
+        (word,) = session.scalars(select(SessionEvent).where(SessionEvent.session_id == first.id)).all()
+        boxes = session.scalars(select(Annotation).where(Annotation.session_id == first.id)).all()
+    assert first.source_info["import"]["kind"] == "samples"
+    assert first.source_info["import"]["t_offset_ms"] == pytest.approx(500)
+    np.testing.assert_allclose(s[:, COLUMN["t_ms"]], [0, 1, 2, 3, 4, 5], atol=1e-6)
+    assert s[1, COLUMN["image_x"]] == pytest.approx(50.5) and not int(s[5, COLUMN["flags"]]) & FLAG_VALID
+    # The word (0.1-0.6 s after the dictation's start) sits on the same shifted clock.
+    assert (word.t_ms, word.t_end_ms, word.text) == (pytest.approx(600), pytest.approx(1100), "consolidation")
+    # Certainty 4 (Suspicious for) >= 3 -> abnormal; 2 (Less likely) only -> normal.
+    one, two = labels[readings[0].id], labels[readings[1].id]
+    assert (one.label, one.confidence) == ("abnormal", pytest.approx(0.8))
+    assert (two.label, two.confidence) == ("normal", pytest.approx(0.6))
+    assert one.attributes["reflacx"]["certainty"]["Consolidation"] == 4
+    assert two.attributes["reflacx"]["support_devices"] is True
+    # 8-bit? No: these PNG cases store 12 bits, so the [0, 1] window is scaled by 4096.
+    assert s[0, COLUMN["wl_center"]] == pytest.approx(2048)
+    by_label = {b.label: b for b in boxes}
+    assert by_label["chest"].shape == "box" and (by_label["chest"].x0, by_label["chest"].y1) == (20, 90)
+    assert (
+        by_label["Consolidation"].shape == "ellipse"
+        and by_label["Consolidation"].attributes["certainty"] == 4
+    )
+    # Importing again adds nothing.
+    with world.db.session() as session:
+        again = import_gaze(session, ImportFormat.reflacx, tmp_path, dataset=world.dataset, reader=None,
+                            options=ImportOptions(raw_gaze=True))  # fmt: skip
+    assert again.created == [] and again.annotations == 0
