@@ -14,6 +14,7 @@ from sqlalchemy import select
 from server import audit
 from server.cases import service
 from server.cases.schemas import (
+    AnnotationPublic,
     AssignmentCreate,
     CasePage,
     CasePublic,
@@ -25,7 +26,7 @@ from server.cases.schemas import (
 )
 from server.deps import AdminUser, ContextDep, CurrentUser, SessionDep
 from server.imaging import render_window
-from server.models import Assignment, Case, Dataset, Role, User
+from server.models import Annotation, Assignment, Case, Dataset, Role, User
 from server.storage import BlobStore
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -213,6 +214,19 @@ def get_case_image(
     buf = io.BytesIO()
     Image.fromarray(rendered).save(buf, format="PNG")
     return _png(buf.getvalue())
+
+
+@router.get("/cases/{case_id}/annotations", response_model=list[AnnotationPublic])
+def list_annotations(case_id: int, session: SessionDep, _admin: AdminUser) -> list[Annotation]:
+    """Regions marked on the case's image (imported anatomy boxes, abnormality ellipses, chest box).
+
+    Admins only: they are reference data, and showing them to readers would steer their gaze.
+    """
+    if session.get(Case, case_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+    return list(
+        session.scalars(select(Annotation).where(Annotation.case_id == case_id).order_by(Annotation.id))
+    )
 
 
 @router.get("/cases/{case_id}/thumbnail", response_class=Response)

@@ -99,3 +99,21 @@ class WorklistItem(BaseModel):
     priority: int
     sessions: int
     finished: bool
+
+
+class AnnotationPublic(BaseModel):
+    """A region on a case's image (stored image pixels), e.g. a data set's anatomy box or ellipse."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: int
+    session_id: int | None
+    shape: str
+    label: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    source: str
+    attributes: dict[str, Any]

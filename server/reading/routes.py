@@ -12,18 +12,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from server import audit
 from server.cases.service import visible_case
 from server.deps import CurrentUser, SessionDep
-from server.models import SessionStatus
+from server.models import SessionEvent, SessionStatus
 from server.reading import heatmaps, service
 from server.reading import samples as codec
 from server.reading.schemas import (
     HeatmapPublic,
     SamplesPublic,
     SessionCreate,
+    SessionEventPublic,
     SessionFinish,
     SessionPublic,
     SessionUpdate,
@@ -108,6 +110,14 @@ def finish_session(
         target_id=reading.id,
     )
     return service.publics(session, [reading])[0]
+
+
+@router.get("/api/sessions/{session_id}/events", response_model=list[SessionEventPublic])
+def get_session_events(session_id: int, session: SessionDep, user: CurrentUser) -> list[SessionEvent]:
+    """The session's events (imported transcripts), in time order."""
+    reading = service.visible_session(session, user, session_id)
+    query = select(SessionEvent).where(SessionEvent.session_id == reading.id)
+    return list(session.scalars(query.order_by(SessionEvent.t_ms, SessionEvent.id)))
 
 
 @router.get(

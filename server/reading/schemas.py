@@ -132,3 +132,16 @@ class HeatmapPublic(BaseModel):
     sessions: int = Field(description="Sessions aggregated.")
     samples: int = Field(description="Samples that contributed (valid, on the image).")
     values: list[list[float]]
+
+
+class SessionEventPublic(BaseModel):
+    """Something said or done during a session (e.g. a dictated phrase), on the samples' clock (ms)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    t_ms: float
+    t_end_ms: float | None
+    text: str
+    data: dict[str, Any]

@@ -136,6 +136,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("DELETE", "/api/cases/{case_id}"): Expect(401, 403, 204),
     ("GET", "/api/cases/{case_id}/image"): Expect(401, 200, 200),
     ("GET", "/api/cases/{case_id}/thumbnail"): Expect(401, 200, 200),
+    ("GET", "/api/cases/{case_id}/annotations"): Expect(401, 403, 200),
     ("GET", "/api/cases/{case_id}/pixels"): Expect(401, 200, 200),
     # A PNG case has no DICOM: the admin passes authorization and then gets 404.
     ("GET", "/api/cases/{case_id}/dicom"): Expect(401, 403, 404),
@@ -170,6 +171,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
         401, 200, 403, _json({"label": "a"}), _reader_session
     ),
     ("GET", "/api/sessions/{session_id}/samples"): Expect(401, 200, 200, setup=_reader_session),
+    ("GET", "/api/sessions/{session_id}/events"): Expect(401, 200, 200, setup=_reader_session),
     ("GET", "/api/sessions/{session_id}/heatmap"): Expect(401, 200, 200, setup=_reader_session),
     ("GET", "/api/cases/{case_id}/heatmap"): Expect(401, 200, 200),
     # Pages: anonymous users are sent to the login page.
