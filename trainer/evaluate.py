@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainer.data.dataset import EvalDataset, ImageStore, Transform
+from trainer.data.dataset import EvalDataset, ImageStore
+from trainer.imaging import PreprocessSpec
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,21 @@ class LabelledSplit:
 def embed(
     encoder: nn.Module,
     store: ImageStore,
-    transform: Transform,
+    spec: PreprocessSpec,
     indices: Sequence[int],
     *,
     device: torch.device,
     batch_size: int = 128,
 ) -> torch.Tensor:
-    """Encoder features of the given images, (len(indices), F) float32 on CPU."""
+    """Encoder features of the given images, (len(indices), F) float32 on CPU.
+
+    Inputs are ``trainer.imaging.model_input`` of each file (what the server's embeddings and
+    predictions use), normalised with the spec's mean and std as the exported graphs do.
+    """
     was_training = encoder.training
     encoder.eval()
-    loader = DataLoader(EvalDataset(store, transform, indices), batch_size=batch_size, shuffle=False)
-    feats = [encoder(x.to(device)).float().cpu() for x, _ in loader]
+    loader = DataLoader(EvalDataset(store, spec, indices), batch_size=batch_size, shuffle=False)
+    feats = [encoder(((x - spec.mean) / spec.std).to(device)).float().cpu() for x, _ in loader]
     encoder.train(was_training)
     if not feats:
         return torch.zeros(0, 0)

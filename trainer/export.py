@@ -27,10 +27,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.imaging import spec_from_encoder_info
 from trainer.models.backbone import build_backbone
 
 ENCODER_FORMAT = "mcgip-encoder"
 FORMATS = ("torchscript", "onnx", "safetensors")
+#: ONNX metadata key of the preprocessing spec (read by the server's embeddings and predictions).
+SPEC_METADATA_KEY = "mcgip.preprocessing"
 
 
 def save_encoder(path: Path, encoder: nn.Module, info: dict[str, Any]) -> Path:
@@ -136,6 +139,7 @@ def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, rto
             dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
             opset_version=17,
         )
+    _add_onnx_metadata(out_path, {SPEC_METADATA_KEY: json.dumps(spec_from_encoder_info(info).to_dict())})
     error, scale = check_onnx(module, out_path, size)
     if error > rtol * max(scale, 1.0):
         raise RuntimeError(
@@ -143,6 +147,17 @@ def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, rto
             f"allowed {rtol:.0e} relative)"
         )
     return out_path
+
+
+def _add_onnx_metadata(path: Path, props: dict[str, str]) -> None:
+    """Store string key/value pairs in the ONNX file's ``metadata_props``."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
 
 
 def check_onnx(
@@ -181,6 +196,7 @@ def export_safetensors(encoder: nn.Module, info: dict[str, Any], out_path: Path)
         "in_channels": "1",
         "normalize_mean": str(info["normalize"]["mean"]),
         "normalize_std": str(info["normalize"]["std"]),
+        SPEC_METADATA_KEY: json.dumps(spec_from_encoder_info(info).to_dict()),
         "adaptation": "conv1=Conv2d(1,64,7,2,3,bias=False); fc=Identity",
     }
     save_file(state, str(out_path), metadata=meta)
@@ -240,6 +256,7 @@ def build_model_card(
             "intensity": info.get("config", {}).get("data", {}).get("intensity"),
             "normalize": info["normalize"],
             "normalization_in_graph": {"torchscript": True, "onnx": True, "safetensors": False},
+            "preprocessing": spec_from_encoder_info(info).to_dict(),
         },
         "adaptation": "torchvision ResNet with conv1=Conv2d(1, 64, 7, 2, 3, bias=False) and fc=Identity",
         "steps": info.get("steps"),

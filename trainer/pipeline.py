@@ -13,12 +13,13 @@ from trainer import distributed
 from trainer.callbacks import Callback
 from trainer.checkpoint import seed_everything
 from trainer.config import EvalConfig, TrainConfig
-from trainer.data.augment import eval_transform, resolve, train_transform
+from trainer.data.augment import resolve, train_transform
 from trainer.data.dataset import ImageStore, TwoViewDataset
 from trainer.data.pairs import pair_edges, shuffle_edges
 from trainer.data.snapshot import Snapshot
 from trainer.evaluate import LabelledSplit, embed, evaluate_features
 from trainer.export import load_encoder, save_encoder
+from trainer.imaging import PreprocessSpec, spec_from_encoder_info
 from trainer.loop import LoopResult, TrainingLoop
 from trainer.losses.mask import PairLookup
 from trainer.losses.positives import GazePositives
@@ -55,6 +56,7 @@ def prepare_data(config: TrainConfig, snapshot: Snapshot) -> PreparedData:
         load_size=load_size,
         intensity=data.intensity,
         cache=data.cache_images,
+        inverts=[c.invert for c in snapshot.cases],
     )
     train_cases = [i for i, c in enumerate(snapshot.cases) if c.split == "train" or data.train_on_test_images]
     index = {snapshot.cases[s].id: t for t, s in enumerate(train_cases)}
@@ -87,6 +89,12 @@ def encoder_info(config: TrainConfig, prepared: PreparedData, run: str) -> dict[
         "backbone": config.model.backbone,
         "image_size": config.data.image_size,
         "normalize": {"mean": config.data.mean, "std": config.data.std},
+        "preprocessing": PreprocessSpec(
+            size=config.data.image_size,
+            intensity=config.data.intensity,
+            mean=config.data.mean,
+            std=config.data.std,
+        ).to_dict(),
         "config": config.to_dict(),
         "run": run,
         "snapshot": snapshot_info(prepared.snapshot),
@@ -177,16 +185,16 @@ def evaluate_encoder_file(
     path: Path, prepared: PreparedData, config: EvalConfig, *, device: torch.device, seed: int = 0
 ) -> dict[str, Any]:
     """kNN / linear-probe metrics of a saved encoder on the prepared split (its own input settings)."""
-    from trainer.config import DataConfig
-
     encoder, info = load_encoder(path)
     encoder.to(device)
-    data = DataConfig(image_size=int(info["image_size"]), **info["normalize"])
-    transform = eval_transform(data)
+    spec = spec_from_encoder_info(info)
     split = prepared.split
-    kw = {"device": device, "batch_size": config.batch_size}
-    train_feats = embed(encoder, prepared.store, transform, split.train_indices, **kw)  # type: ignore[arg-type]
-    test_feats = embed(encoder, prepared.store, transform, split.test_indices, **kw)  # type: ignore[arg-type]
+    train_feats = embed(
+        encoder, prepared.store, spec, split.train_indices, device=device, batch_size=config.batch_size
+    )
+    test_feats = embed(
+        encoder, prepared.store, spec, split.test_indices, device=device, batch_size=config.batch_size
+    )
     return evaluate_features(
         train_feats,
         test_feats,

@@ -1,63 +1,54 @@
 """Image embeddings with a model version's ONNX export, run by onnxruntime (no torch in this process).
 
-Preprocessing mirrors the trainer's evaluation view (``trainer.data.augment.eval_transform`` after
-``trainer.data.images.read_grayscale``): the 0.5-99.5 percentile window mapped to [0, 1], the shorter
-side resized to the model's input size, a centre crop; the ONNX graph applies the normalisation
-itself. Small interpolation differences from torchvision do not matter for retrieval because the
-stored case embeddings and query embeddings both come from this same code.
+Pixels become model input with ``trainer.imaging`` (numpy only), the function the trainer's
+evaluation view uses, with the spec the export records in its metadata; so an embedding computed here
+equals the trainer's evaluation feature of the same file (see tests/server/registry/test_parity.py).
 """
 
 from __future__ import annotations
 
-import io
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+
+from trainer.imaging import PreprocessSpec, model_input, read_values
 
 FloatArray = NDArray[np.float32]
 
-_SESSIONS: OrderedDict[str, object] = OrderedDict()
+#: ONNX metadata key holding the ``PreprocessSpec`` as JSON (written by ``trainer.export``).
+SPEC_METADATA_KEY = "mcgip.preprocessing"
+
+_SESSIONS: OrderedDict[str, Any] = OrderedDict()
 _LOCK = threading.Lock()
 _MAX_SESSIONS = 4
 
 
-def to_unit_range(pixels: NDArray[np.floating] | NDArray[np.integer]) -> FloatArray:
-    """(H, W) grey values -> float32 in [0, 1] through the 0.5-99.5 percentile window."""
-    arr = np.asarray(pixels, dtype=np.float32)
-    if arr.ndim != 2:
-        raise ValueError(f"expected a single-channel (H, W) image, got shape {arr.shape}")
-    lo, hi = np.percentile(arr, [0.5, 99.5])
-    if hi <= lo:
-        return np.zeros_like(arr)
-    return np.clip((arr - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+class _Photometry(Protocol):
+    invert: bool
+    value_scale: float
 
 
-def preprocess(pixels: NDArray[np.floating] | NDArray[np.integer], size: int) -> FloatArray:
-    """(H, W) grey image -> (1, size, size) float32 model input in [0, 1]."""
-    unit = to_unit_range(pixels)
-    h, w = unit.shape
-    scale = size / min(h, w)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    resized = np.asarray(Image.fromarray(unit, mode="F").resize((new_w, new_h), Image.Resampling.BILINEAR))
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return resized[top : top + size, left : left + size][None].astype(np.float32)
+def shown_inverted(image: _Photometry) -> bool:
+    """Whether high stored values are shown dark: MONOCHROME1, or a negative rescale slope.
+
+    Takes a ``StoredImage`` row or a freshly ingested image.
+    """
+    return bool(image.invert) != (image.value_scale < 0)
 
 
-def read_pixels(data: bytes | Path) -> NDArray[np.float32]:
-    """Decode a PNG/JPEG (8 or 16 bit, grey or colour -> luminance) into (H, W) float32."""
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
-    with Image.open(source) as img:
-        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            return np.asarray(img, dtype=np.float32)
-        return np.asarray(img.convert("L"), dtype=np.float32)
+def read_case_pixels(path: Path) -> tuple[FloatArray, float]:
+    """Stored values of a case's lossless pixel file and the file's full scale."""
+    return read_values(path)
 
 
-def _session(onnx_path: Path) -> object:
+def session_for(onnx_path: Path) -> Any:
+    """A cached onnxruntime session for an export (at most a few kept, least recently used dropped)."""
     import onnxruntime as ort
 
     key = str(onnx_path.resolve())
@@ -74,27 +65,73 @@ def _session(onnx_path: Path) -> object:
         return session
 
 
-def input_size(onnx_path: Path) -> int:
-    """The square input side the exported graph expects."""
-    inputs = _session(onnx_path).get_inputs()  # type: ignore[attr-defined]
-    return int(inputs[0].shape[-1])
+def preprocess_spec(onnx_path: Path) -> PreprocessSpec:
+    """The export's recorded preprocessing; older exports get the defaults at their input size."""
+    session = session_for(onnx_path)
+    meta = session.get_modelmeta().custom_metadata_map
+    if SPEC_METADATA_KEY in meta:
+        return PreprocessSpec.from_dict(json.loads(meta[SPEC_METADATA_KEY]))
+    return PreprocessSpec(size=int(session.get_inputs()[0].shape[-1]))
+
+
+def output_names(onnx_path: Path) -> list[str]:
+    return [o.name for o in session_for(onnx_path).get_outputs()]
+
+
+def run_outputs(onnx_path: Path, batch: FloatArray, names: Sequence[str]) -> list[FloatArray]:
+    """Run the graph on a prepared (N, 1, S, S) batch; returns the named outputs as float32."""
+    outs = session_for(onnx_path).run(list(names), {"image": batch})
+    return [np.asarray(o, dtype=np.float32) for o in outs]
+
+
+def _feature_output(onnx_path: Path) -> str:
+    names = output_names(onnx_path)
+    return "embedding" if "embedding" in names else "features"
+
+
+def prepare_batch(
+    spec: PreprocessSpec,
+    images: Sequence[NDArray[Any]],
+    *,
+    inverts: Sequence[bool] | None = None,
+    full_scales: Sequence[float | None] | None = None,
+) -> FloatArray:
+    """(H, W) stored-value images -> (N, 1, S, S) float32 model inputs (``trainer.imaging``)."""
+    n = len(images)
+    flags = list(inverts) if inverts is not None else [False] * n
+    scales = list(full_scales) if full_scales is not None else [None] * n
+    if not n:
+        return np.zeros((0, 1, spec.size, spec.size), dtype=np.float32)
+    return np.stack(
+        [
+            model_input(img, spec, invert=inv, full_scale=fs)
+            for img, inv, fs in zip(images, flags, scales, strict=True)
+        ]
+    )
 
 
 def embed(
-    onnx_path: Path, images: Sequence[NDArray[np.floating] | NDArray[np.integer]], batch: int = 16
+    onnx_path: Path,
+    images: Sequence[NDArray[Any]],
+    *,
+    inverts: Sequence[bool] | None = None,
+    full_scales: Sequence[float | None] | None = None,
+    batch: int = 16,
 ) -> FloatArray:
-    """Embed (H, W) grey images with an exported encoder.
+    """Embed (H, W) stored-value images with an exported encoder.
 
     Returns:
         (N, F) float32, each row L2-normalised (so a dot product is the cosine similarity).
     """
-    session = _session(onnx_path)
-    size = input_size(onnx_path)
+    spec = preprocess_spec(onnx_path)
+    flags = list(inverts) if inverts is not None else [False] * len(images)
+    scales = list(full_scales) if full_scales is not None else [None] * len(images)
+    name = _feature_output(onnx_path)
     rows: list[FloatArray] = []
     for start in range(0, len(images), batch):
-        x = np.stack([preprocess(img, size) for img in images[start : start + batch]])
-        out = session.run(["features"], {"image": x})[0]  # type: ignore[attr-defined]
-        rows.append(np.asarray(out, dtype=np.float32))
+        end = start + batch
+        x = prepare_batch(spec, images[start:end], inverts=flags[start:end], full_scales=scales[start:end])
+        rows.append(run_outputs(onnx_path, x, [name])[0])
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     feats = np.concatenate(rows)

@@ -24,6 +24,7 @@ from server.registry.similar import similar_cases
 from server.storage import BlobStore
 from server.worker import queue
 from server.worker.queue import as_utc
+from trainer.imaging import read_values
 
 router = APIRouter(prefix="/api", tags=["models"])
 
@@ -197,14 +198,16 @@ def embed_image(
         case = visible_case(session, user, case_id)
         if case.image is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no stored image")
-        pixels = embedding.read_pixels(blobs.path(f"{case.image.storage_dir}/{PIXELS_FILE}"))
+        pixels, full = embedding.read_case_pixels(blobs.path(f"{case.image.storage_dir}/{PIXELS_FILE}"))
+        invert = embedding.shown_inverted(case.image)
     else:
         assert file is not None
         data = file.file.read(ctx.settings.max_upload_bytes + 1)
         if len(data) > ctx.settings.max_upload_bytes:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "upload too large")
-        pixels = _decode_upload(data, ctx.settings.max_image_pixels)
-    vector = embedding.embed(onnx_path, [pixels])[0]
+        pixels, full = _decode_upload(data, ctx.settings.max_image_pixels)
+        invert = False
+    vector = embedding.embed(onnx_path, [pixels], inverts=[invert], full_scales=[full])[0]
     return EmbeddingPublic(model_id=model_id, dim=int(vector.shape[0]), embedding=vector.tolist())
 
 
@@ -213,7 +216,7 @@ def _decode_upload(data: bytes, max_pixels: int) -> Any:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > max_pixels:
                 raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "image has too many pixels")
-        return embedding.read_pixels(data)
+        return read_values(data)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"not a readable PNG/JPEG image: {exc}"

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.cases.service import PIXELS_FILE
 from server.models import Case, Dataset, DiagnosisLabel, Pair, ReadingSession, SessionStatus, StoredImage
+from server.registry.embedding import shown_inverted
 from server.storage import BlobStore
 from trainer.data.snapshot import make_snapshot, save_snapshot
 
@@ -84,17 +85,22 @@ def build_snapshot(
     default_metric, threshold = gaze_settings(dataset)
     metric = metric or default_metric
     rows = session.execute(
-        select(Case.id, StoredImage.storage_dir)
+        select(Case.id, StoredImage)
         .join(StoredImage, StoredImage.case_id == Case.id)
         .where(Case.dataset_id == dataset_id)
         .order_by(Case.id)
     ).all()
     labels = consensus_labels(session, [case_id for case_id, _ in rows])
     cases = [
-        (str(case_id), blobs.path(f"{storage_dir}/{PIXELS_FILE}"), labels.get(case_id))
-        for case_id, storage_dir in rows
+        (
+            str(case_id),
+            blobs.path(f"{image.storage_dir}/{PIXELS_FILE}"),
+            labels.get(case_id),
+            shown_inverted(image),
+        )
+        for case_id, image in rows
     ]
-    known = {cid for cid, _, _ in cases}
+    known = {c[0] for c in cases}
     pairs = [
         (str(a), str(b), float(score))
         for a, b, score in session.execute(

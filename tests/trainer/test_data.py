@@ -10,10 +10,11 @@ from PIL import Image
 
 from tests.trainer.fixtures import write_png
 from trainer.config import AugmentConfig, DataConfig
-from trainer.data.augment import PRESETS, eval_transform, resolve, train_transform
+from trainer.data.augment import PRESETS, resolve, train_transform
 from trainer.data.dataset import ImageStore, TwoViewDataset
 from trainer.data.images import read_grayscale
 from trainer.data.sampler import EpochBatchSampler
+from trainer.imaging import PreprocessSpec
 
 
 def test_read_8_and_16_bit(tmp_path: Path) -> None:
@@ -55,8 +56,9 @@ def test_views_are_seeded_per_sample_and_leave_global_rng(tmp_path: Path) -> Non
     w1, w2, _ = ds[(1, 1234)]
     assert torch.equal(v1, w1) and torch.equal(v2, w2)
     assert not torch.equal(ds[(1, 99)][0], v1)
-    ev = eval_transform(data)(store[0])
-    assert ev.shape == (1, 32, 32) and torch.equal(ev, eval_transform(data)(store[0]))
+    spec = PreprocessSpec(size=32)
+    ev = store.model_input(0, spec)
+    assert ev.shape == (1, 32, 32) and torch.equal(ev, store.model_input(0, spec))
 
 
 def test_sampler_resume_and_ranks() -> None:

@@ -69,3 +69,15 @@ def test_validation_errors(tmp_path: Path, mutate: Callable[[dict[str, Any]], No
     (tmp_path / "s.json").write_text(json.dumps(raw))
     with pytest.raises(SnapshotError, match=message):
         load_snapshot(tmp_path / "s.json")
+
+
+def test_invert_flag_round_trips_and_defaults_to_false(tmp_path: Path) -> None:
+    snap = make_snapshot([("a", tmp_path / "a.png", None, True), ("b", tmp_path / "b.png", None)], [])
+    back = load_snapshot(save_snapshot(snap, tmp_path / "snap.json"))
+    assert [c.invert for c in back.cases] == [True, False]
+    raw = json.loads((tmp_path / "snap.json").read_text())
+    del raw["cases"][0]["invert"]
+    raw["cases"][1]["invert"] = "yes"
+    (tmp_path / "bad.json").write_text(json.dumps(raw))
+    with pytest.raises(SnapshotError, match="invert"):
+        load_snapshot(tmp_path / "bad.json")

@@ -121,14 +121,3 @@ def train_transform(settings: AugmentSettings, data: DataConfig) -> v2.Compose:
         steps.append(v2.GaussianNoise(sigma=settings.noise_std, clip=True))
     steps.append(v2.Normalize([data.mean], [data.std]))
     return v2.Compose(steps)
-
-
-def eval_transform(data: DataConfig) -> v2.Compose:
-    """Deterministic view for evaluation and export checks: resize, centre crop, normalise."""
-    return v2.Compose(
-        [
-            v2.Resize(data.image_size, antialias=True),
-            v2.CenterCrop(data.image_size),
-            v2.Normalize([data.mean], [data.std]),
-        ]
-    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from trainer.data.images import read_grayscale, resize_shorter
+from trainer.imaging import PreprocessSpec, model_input, read_values, resize_shorter, to_unit
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -34,17 +34,31 @@ def single_thread() -> Iterator[None]:
 
 
 class ImageStore:
-    """Decoded images, resized once to ``load_size`` (shorter side) and optionally cached in memory.
+    """Decoded images for training views, resized once to ``load_size`` (shorter side) and optionally
+    cached in memory; evaluation views come from ``model_input`` (the shared preprocessing).
 
-    Cached as float16 (half the memory of float32; [0, 1] values keep ~3 significant digits).
+    Training views are cached as float16 (half the memory of float32; [0, 1] values keep ~3
+    significant digits); evaluation inputs are float32 straight from the file, as the server sees it.
     """
 
-    def __init__(self, paths: Sequence[Path], *, load_size: int, intensity: str, cache: bool = True) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        load_size: int,
+        intensity: str,
+        cache: bool = True,
+        inverts: Sequence[bool] | None = None,
+    ) -> None:
         self.paths = list(paths)
+        self.inverts = list(inverts) if inverts is not None else [False] * len(self.paths)
+        if len(self.inverts) != len(self.paths):
+            raise ValueError(f"{len(self.paths)} paths but {len(self.inverts)} invert flags")
         self.load_size = load_size
         self.intensity = intensity
         self.cache = cache
         self._cache: dict[int, torch.Tensor] = {}
+        self._inputs: dict[tuple[int, PreprocessSpec], torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -54,11 +68,26 @@ class ImageStore:
         hit = self._cache.get(index)
         if hit is not None:
             return hit.float()
+        values, full = read_values(self.paths[index])
+        spec = PreprocessSpec(size=self.load_size, intensity=self.intensity)
+        unit = to_unit(values, spec, invert=self.inverts[index], full_scale=full)
         # Always round through float16 so cached and uncached reads give identical pixels.
-        image = resize_shorter(read_grayscale(self.paths[index], self.intensity), self.load_size).half()
+        image = torch.from_numpy(resize_shorter(unit, self.load_size)).unsqueeze(0).half()
         if self.cache:
             self._cache[index] = image
         return image.float()
+
+    def model_input(self, index: int, spec: PreprocessSpec) -> torch.Tensor:
+        """(1, S, S) float32 in [0, 1]: ``trainer.imaging.model_input`` of the original file."""
+        key = (index, spec)
+        hit = self._inputs.get(key)
+        if hit is not None:
+            return hit
+        values, full = read_values(self.paths[index])
+        x = torch.from_numpy(model_input(values, spec, invert=self.inverts[index], full_scale=full))
+        if self.cache:
+            self._inputs[key] = x
+        return x
 
     def preload(self) -> None:
         """Decode every image now (before DataLoader workers fork, so they share the cache)."""
@@ -95,11 +124,11 @@ class TwoViewDataset(Dataset[tuple[torch.Tensor, torch.Tensor, int]]):
 
 
 class EvalDataset(Dataset[tuple[torch.Tensor, int]]):
-    """Yields ``(view, index)`` with a deterministic transform."""
+    """Yields ``(input, index)``: the shared model preprocessing of each image, (1, S, S) in [0, 1]."""
 
-    def __init__(self, store: ImageStore, transform: Transform, indices: Sequence[int]) -> None:
+    def __init__(self, store: ImageStore, spec: PreprocessSpec, indices: Sequence[int]) -> None:
         self.store = store
-        self.transform = transform
+        self.spec = spec
         self.indices = list(indices)
 
     def __len__(self) -> int:
@@ -107,5 +136,4 @@ class EvalDataset(Dataset[tuple[torch.Tensor, int]]):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         index = self.indices[i]
-        with single_thread():
-            return self.transform(self.store[index]), index
+        return self.store.model_input(index, self.spec), index

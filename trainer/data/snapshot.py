@@ -6,7 +6,8 @@ Format (documented in docs/trainer.md)::
     {"format": "mcgip-snapshot", "version": 1,
      "split": {"seed": 0, "test_fraction": 0.2},
      "classes": ["normal", ...],
-     "cases": [{"id": "c1", "image": "images/c1.png", "label": "normal" | null, "split": "train" | "test"}],
+     "cases": [{"id": "c1", "image": "images/c1.png", "label": "normal" | null, "split": "train" | "test",
+                "invert": false}],
      "pairs": [["c1", "c2", 0.93], ...],
      "metadata": {"counts": {"cases": n, "sessions": n, "readers": n, "positives": n},
                   "gaze": {"metric": "moments", "threshold": 0.9}, ...}}
@@ -47,12 +48,16 @@ def assign_split(case_id: str, *, seed: int = 0, test_fraction: float = 0.2) -> 
 
 @dataclass(frozen=True)
 class SnapshotCase:
-    """One case: id, image file, reader diagnosis label (None if unlabelled) and split."""
+    """One case: id, image file, reader diagnosis label (None if unlabelled) and split.
+
+    ``invert``: the image is shown inverted (DICOM MONOCHROME1); optional in manifests, default false.
+    """
 
     id: str
     image: Path
     label: str | None
     split: str
+    invert: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,8 @@ class Snapshot:
             "split": {"seed": self.split_seed, "test_fraction": self.test_fraction},
             "classes": list(self.classes),
             "cases": [
-                {"id": c.id, "image": rel(c.image), "label": c.label, "split": c.split} for c in self.cases
+                {"id": c.id, "image": rel(c.image), "label": c.label, "split": c.split, "invert": c.invert}
+                for c in self.cases
             ],
             "pairs": [[a, b, float(s)] for a, b, s in self.pairs],
             "metadata": self.metadata,
@@ -126,7 +132,7 @@ class Snapshot:
 
 
 def make_snapshot(
-    cases: Iterable[tuple[str, str | Path, str | None]],
+    cases: Iterable[tuple[str, str | Path, str | None] | tuple[str, str | Path, str | None, bool]],
     pairs: Iterable[tuple[str, str, float]],
     *,
     classes: Sequence[str] | None = None,
@@ -134,13 +140,13 @@ def make_snapshot(
     split_seed: int = 0,
     test_fraction: float = 0.2,
 ) -> Snapshot:
-    """Build a snapshot from ``(case_id, image_path, label)`` triples, assigning splits by hash."""
-    items = [(str(cid), Path(img), label) for cid, img, label in cases]
+    """Build a snapshot from ``(case_id, image_path, label[, invert])`` tuples, assigning splits by hash."""
+    items = [(str(c[0]), Path(c[1]), c[2], bool(c[3]) if len(c) > 3 else False) for c in cases]
     if classes is None:
-        classes = sorted({label for _, _, label in items if label is not None})
+        classes = sorted({label for _, _, label, _ in items if label is not None})
     built = tuple(
-        SnapshotCase(cid, img, label, assign_split(cid, seed=split_seed, test_fraction=test_fraction))
-        for cid, img, label in items
+        SnapshotCase(cid, img, label, assign_split(cid, seed=split_seed, test_fraction=test_fraction), invert)
+        for cid, img, label, invert in items
     )
     return Snapshot(
         cases=built,
@@ -185,7 +191,10 @@ def load_snapshot(path: str | Path) -> Snapshot:
         image = img if img.is_absolute() else path.parent / img
         label = c.get("label")
         side = c.get("split") or assign_split(cid, seed=seed, test_fraction=fraction)
-        cases.append(SnapshotCase(cid, image, None if label is None else str(label), side))
+        invert = c.get("invert", False)
+        if not isinstance(invert, bool):
+            raise SnapshotError(f"{path}: cases[{i}].invert must be true or false")
+        cases.append(SnapshotCase(cid, image, None if label is None else str(label), side, invert))
     pairs = []
     for i, p in enumerate(raw.get("pairs", [])):
         if not isinstance(p, list | tuple) or len(p) != 3:

@@ -48,7 +48,7 @@ def run_embed(ctx: JobContext) -> dict[str, Any]:
     onnx_path = _verified(ctx, version, EXPORT_FILES["onnx"])
     with ctx.db.session() as session:
         rows = session.execute(
-            select(Case.id, StoredImage.storage_dir)
+            select(Case.id, StoredImage.storage_dir, StoredImage.invert, StoredImage.value_scale)
             .join(StoredImage, StoredImage.case_id == Case.id)
             .where(Case.dataset_id == version.dataset_id)
             .order_by(Case.id)
@@ -57,11 +57,15 @@ def run_embed(ctx: JobContext) -> dict[str, Any]:
     for start in range(0, len(rows), EMBED_BATCH):
         ctx.check()
         chunk = rows[start : start + EMBED_BATCH]
-        images = [embedding.read_pixels(ctx.blobs.path(f"{d}/{PIXELS_FILE}")) for _, d in chunk]
-        feats = embedding.embed(onnx_path, images)
+        decoded = [embedding.read_case_pixels(ctx.blobs.path(f"{d}/{PIXELS_FILE}")) for _, d, _, _ in chunk]
+        feats = embedding.embed(
+            onnx_path,
+            [values for values, _ in decoded],
+            inverts=[bool(inv) != (scale < 0) for _, _, inv, scale in chunk],
+            full_scales=[full for _, full in decoded],
+        )
         vectors += [
-            (case_id, embedding.to_bytes(f), int(f.shape[0]))
-            for (case_id, _), f in zip(chunk, feats, strict=True)
+            (row[0], embedding.to_bytes(f), int(f.shape[0])) for row, f in zip(chunk, feats, strict=True)
         ]
         ctx.report(0.95 * (start + len(chunk)) / max(1, len(rows)), phase="embed", cases=start + len(chunk))
     with ctx.db.session() as session:
