@@ -23,7 +23,9 @@ from server.cases.schemas import (
     DatasetUpdate,
     ImagePublic,
     WorklistItem,
+    WorklistSkip,
 )
+from server.cases.worklist import WorklistStatus, set_skipped, worklist_entries
 from server.deps import AdminUser, ContextDep, CurrentUser, SessionDep
 from server.imaging import render_window
 from server.models import Annotation, Assignment, Case, Dataset, Role, User
@@ -328,8 +330,14 @@ def unassign_case(case_id: int, reader_id: int, session: SessionDep, admin: Admi
 
 
 @router.get("/worklist", response_model=list[WorklistItem])
-def get_worklist(session: SessionDep, user: CurrentUser, reader_id: int | None = None) -> list[WorklistItem]:
-    """The caller's worklist; admins may look at any reader's with ``reader_id``."""
+def get_worklist(
+    session: SessionDep,
+    user: CurrentUser,
+    reader_id: int | None = None,
+    status_filter: Annotated[list[WorklistStatus] | None, Query(alias="status")] = None,
+) -> list[WorklistItem]:
+    """The caller's worklist in order, each case with the reader's ``status`` on it (``?status=unread``
+    may repeat to filter); admins may look at any reader's with ``reader_id``."""
     target = user
     if reader_id is not None and reader_id != user.id:
         if not user.is_admin:
@@ -338,9 +346,36 @@ def get_worklist(session: SessionDep, user: CurrentUser, reader_id: int | None =
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {reader_id} not found")
         target = found
+    wanted = set(status_filter or WorklistStatus)
     return [
         WorklistItem(
-            case=case_public(case, admin=user.is_admin), priority=a.priority, sessions=n, finished=done
+            case=case_public(e.case, admin=user.is_admin),
+            priority=e.assignment.priority,
+            sessions=e.sessions,
+            finished=e.status == WorklistStatus.read,
+            status=e.status.value,
+            label=e.label,
+            last_read_at=e.last_read_at,
         )
-        for a, case, n, done in service.worklist(session, target)
+        for e in worklist_entries(session, target)
+        if e.status in wanted
     ]
+
+
+@router.put("/worklist/{case_id}/skip", response_model=WorklistSkip)
+def skip_case(case_id: int, session: SessionDep, user: CurrentUser) -> WorklistSkip:
+    """Set a case of the caller's worklist aside: it shows as ``skipped`` until read or un-skipped."""
+    set_skipped(session, user, case_id, True)
+    return _skip_state(session, user, case_id)
+
+
+@router.delete("/worklist/{case_id}/skip", response_model=WorklistSkip)
+def unskip_case(case_id: int, session: SessionDep, user: CurrentUser) -> WorklistSkip:
+    """Bring a skipped case back onto the caller's worklist."""
+    set_skipped(session, user, case_id, False)
+    return _skip_state(session, user, case_id)
+
+
+def _skip_state(session: SessionDep, user: User, case_id: int) -> WorklistSkip:
+    entry = next(e for e in worklist_entries(session, user) if e.case.id == case_id)
+    return WorklistSkip(case_id=case_id, status=entry.status.value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -98,7 +98,17 @@ class WorklistItem(BaseModel):
     case: CasePublic
     priority: int
     sessions: int
+    #: A finished session exists (the same as ``status == "read"``; kept for older clients).
     finished: bool
+    status: Literal["unread", "in_progress", "read", "skipped"]
+    #: The reader's latest diagnosis of the case.
+    label: str | None = None
+    last_read_at: datetime | None = None
+
+
+class WorklistSkip(BaseModel):
+    case_id: int
+    status: Literal["unread", "in_progress", "read", "skipped"]
 
 
 class AnnotationPublic(BaseModel):

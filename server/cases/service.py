@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.imaging import ImageTooLarge, InvalidImage, UnsupportedImageType, ingest_image
-from server.models import Assignment, Case, Dataset, ReadingSession, SessionStatus, StoredImage, User
+from server.models import Assignment, Case, Dataset, StoredImage, User
 from server.storage import BlobStore
 
 logger = logging.getLogger(__name__)
@@ -196,28 +196,3 @@ def assign(session: Session, case: Case, readers: list[User], priority: int) -> 
         created.append(existing)
     session.flush()
     return created
-
-
-def worklist(session: Session, reader: User) -> list[tuple[Assignment, Case, int, bool]]:
-    """The reader's assignments with their case, sessions so far and whether one finished."""
-    n_sessions = (
-        select(func.count(ReadingSession.id))
-        .where(ReadingSession.case_id == Case.id, ReadingSession.reader_id == reader.id)
-        .scalar_subquery()
-    )
-    n_finished = (
-        select(func.count(ReadingSession.id))
-        .where(
-            ReadingSession.case_id == Case.id,
-            ReadingSession.reader_id == reader.id,
-            ReadingSession.status == SessionStatus.finished,
-        )
-        .scalar_subquery()
-    )
-    stmt = (
-        select(Assignment, Case, n_sessions, n_finished)
-        .join(Case, Case.id == Assignment.case_id)
-        .where(Assignment.reader_id == reader.id)
-        .order_by(Assignment.priority, Case.id)
-    )
-    return [(a, c, int(n or 0), bool(f)) for a, c, n, f in session.execute(stmt).unique()]

@@ -27,6 +27,8 @@ class SessionStatus(enum.StrEnum):
     open = "open"
     finished = "finished"
     aborted = "aborted"
+    #: Left open without gaze or activity for longer than the dataset's idle limit (set by the worker).
+    abandoned = "abandoned"
 
 
 class ReadingSession(Base):
@@ -49,6 +51,10 @@ class ReadingSession(Base):
     #: Samples stored so far (sum over chunks), kept in step with chunk inserts.
     sample_count: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    #: Why the quality gate keeps this session out of pair mining (None: it passed or was not checked).
+    quality_flag: Mapped[str | None] = mapped_column(String(256))
+    #: An admin let a flagged session into pair mining anyway.
+    quality_override: Mapped[bool] = mapped_column(default=False, nullable=False)
 
 
 class GazeChunk(Base):
@@ -87,6 +93,8 @@ class DiagnosisLabel(Base):
     #: Labels as a source data set published them (e.g. REFLACX per-abnormality certainty), when the
     #: diagnosis was imported: {"reflacx": {"certainty": {...}, "threshold": 3, ...}}.
     attributes: Mapped[dict[str, Any] | None] = mapped_column()
+    #: Earlier versions of this diagnosis, oldest first: {"label", "confidence", "finding_box", "at"}.
+    history: Mapped[list[Any] | None] = mapped_column()
     created_at: Mapped[datetime] = created_at_column()
 
 

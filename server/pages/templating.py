@@ -15,6 +15,8 @@ NODE_MODULES_DIR = WEBUI_DIR / "node_modules"
 VENDOR_PACKAGES: dict[str, str] = {
     "chart.js": "chart.js/dist",
     "webgazer": "webgazer/dist",
+    # Accessibility checks (the browser tests run it on every page kind; nothing loads it otherwise).
+    "axe-core": "axe-core",
 }
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

@@ -71,7 +71,8 @@ function bindShortcuts(viewer, form, nav) {
     { keys: ['1', '2', '3', '4', '5', '6', '7', '8', '9'],
       label: 'Choose diagnosis 1–9', run: (e) => form.selectIndex(Number(e.key) - 1) },
     { keys: ['Ctrl+Enter'], label: 'Finish case', run: () => form.form.requestSubmit(), inInputs: true },
-    { keys: [']', 'n'], label: 'Next case on the worklist', run: () => go(nav.next) },
+    { keys: [']'], label: 'Next case on the worklist', run: () => go(nav.next) },
+    { keys: ['n'], label: 'Next unread case', run: () => go(nav.nextUnread) },
     { keys: ['[', 'p'], label: 'Previous case on the worklist', run: () => go(nav.prev) },
   ]);
   document.getElementById('help-btn').addEventListener('click', () => shortcuts.toggleHelp());
@@ -116,8 +117,9 @@ async function finish(form, nav) {
   await stream.outbox.dropSession(session.id);
   setState('finished');
   finishStatus.replaceChildren(`Finished (${page.session.sample_count} samples). `,
-    nav.next !== null ? el('a', { href: readUrl(nav.next), 'data-testid': 'next-after-finish' }, 'Next case →')
-      : el('a', { href: '/' }, 'Back to the worklist'));
+    nav.nextUnread !== null
+      ? el('a', { href: readUrl(nav.nextUnread), 'data-testid': 'next-after-finish' }, 'Next unread case →')
+      : el('a', { href: '/' }, 'All read: back to the worklist'));
 }
 
 async function start() {

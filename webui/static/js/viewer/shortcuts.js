@@ -15,7 +15,8 @@ export function keyName(event) {
 
 export class Shortcuts {
   /**
-   * @param {Array<{keys: string[], label: string, run: (e: KeyboardEvent) => void, inInputs?: boolean}>} bindings
+   * @param {Array<{keys: string[], label: string, run: (e: KeyboardEvent) => void, inInputs?: boolean,
+   *   when?: (e: KeyboardEvent) => boolean}>} bindings  `when` false: the key keeps its default action
    */
   constructor(bindings) {
     this.bindings = [
@@ -34,6 +35,7 @@ export class Shortcuts {
     const binding = this.byKey.get(keyName(event));
     if (!binding) return;
     if (isTyping(event.target) && !binding.inInputs) return;
+    if (binding.when && !binding.when(event)) return;
     event.preventDefault();
     binding.run(event);
   }
