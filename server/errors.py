@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.exceptions import Conflict, DomainError, Forbidden, Invalid, NotFound
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,6 +36,22 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> R
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
+#: HTTP status of each domain error (the one place services' errors meet HTTP).
+DOMAIN_STATUS: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 422}
+
+
+def domain_status(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    return 400
+
+
+async def _domain_error(_request: Request, exc: DomainError) -> Response:
+    body = {"detail": jsonable_encoder(exc.detail), **jsonable_encoder(exc.extra)}
+    return JSONResponse(body, status_code=domain_status(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -42,4 +60,5 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

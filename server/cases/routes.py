@@ -26,6 +26,7 @@ from server.cases.schemas import (
     WorklistSkip,
 )
 from server.cases.worklist import WorklistStatus, set_skipped, worklist_entries
+from server.datasets import service as datasets
 from server.deps import AdminUser, ContextDep, CurrentUser, SessionDep
 from server.imaging import render_window
 from server.models import Annotation, Assignment, Case, Dataset, Role, User
@@ -58,26 +59,27 @@ def list_datasets(session: SessionDep, _user: CurrentUser) -> list[Dataset]:
 
 @router.post("/datasets", response_model=DatasetPublic, status_code=status.HTTP_201_CREATED)
 def create_dataset(body: DatasetCreate, session: SessionDep, _admin: AdminUser) -> Dataset:
-    if session.scalar(select(Dataset.id).where(Dataset.name == body.name)) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"dataset {body.name!r} already exists")
-    dataset = Dataset(**body.model_dump())
-    session.add(dataset)
-    session.flush()
-    return dataset
+    return datasets.create_dataset(
+        session,
+        name=body.name,
+        description=body.description,
+        label_set=body.label_set,
+        image_kind=body.image_kind,
+        settings=body.settings,
+    )
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetPublic)
 def get_dataset(dataset_id: int, session: SessionDep, _user: CurrentUser) -> Dataset:
-    return service.get_dataset(session, dataset_id)
+    return datasets.get_dataset(session, dataset_id)
 
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetPublic)
 def update_dataset(dataset_id: int, body: DatasetUpdate, session: SessionDep, _admin: AdminUser) -> Dataset:
-    dataset = service.get_dataset(session, dataset_id)
-    for key, value in body.model_dump(exclude_none=True).items():
-        setattr(dataset, key, value)
-    session.flush()
-    return dataset
+    """Change the description and/or settings; ``settings`` is a merge patch (RFC 7396)."""
+    return datasets.update_dataset(
+        session, dataset_id, description=body.description, settings_patch=body.settings
+    )
 
 
 # ---- cases ----------------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ def upload_case(
     external_id: Annotated[str | None, Form(max_length=128)] = None,
     reference_label: Annotated[str | None, Form(max_length=64)] = None,
 ) -> CasePublic:
-    dataset = service.get_dataset(session, dataset_id)
+    dataset = datasets.get_dataset(session, dataset_id)
     data = _read_upload(request, file, ctx.settings.max_upload_bytes)
     case = service.create_case(
         session,

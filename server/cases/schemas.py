@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.datasets.settings import DatasetSettings
 from server.models import ImageKind
 
 
@@ -17,7 +18,7 @@ class DatasetCreate(BaseModel):
     description: str = ""
     label_set: list[str] = Field(min_length=2, description="Diagnosis labels readers choose from.")
     image_kind: ImageKind = ImageKind.unstructured
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: DatasetSettings = Field(default_factory=DatasetSettings)
 
     @field_validator("label_set")
     @classmethod
@@ -34,7 +35,10 @@ class DatasetUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = None
-    settings: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = Field(
+        None,
+        description="RFC 7396 merge patch of the settings: keys to change; null resets one to its default",
+    )
 
 
 class DatasetPublic(BaseModel):
@@ -45,7 +49,7 @@ class DatasetPublic(BaseModel):
     description: str
     label_set: list[str]
     image_kind: ImageKind
-    settings: dict[str, Any]
+    settings: DatasetSettings
     created_at: datetime
 
 

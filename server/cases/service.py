@@ -30,13 +30,6 @@ class CaseFilters:
     search: str | None = None
 
 
-def get_dataset(session: Session, dataset_id: int) -> Dataset:
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} not found")
-    return dataset
-
-
 def is_assigned(session: Session, case_id: int, reader_id: int) -> bool:
     stmt = select(Assignment.id).where(Assignment.case_id == case_id, Assignment.reader_id == reader_id)
     return session.scalar(stmt) is not None

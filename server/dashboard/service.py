@@ -27,8 +27,8 @@ from server.dashboard.schemas import (
     ReaderSessions,
     SourceSessions,
 )
+from server.datasets.settings import DatasetSettings
 from server.models import Case, Dataset, Pair, ReadingSession, SessionStatus, User
-from server.worker.snapshot import gaze_settings
 
 #: Where gaze sources record their validation (calibration) error in ``source_info``, in screen px:
 #: a top-level key any source may set, and the webcam calibration's validation result.
@@ -226,8 +226,8 @@ def pair_stats(session: Session, dataset_id: int, metric: str | None = None, *, 
         HTTPException: 404 for an unknown dataset.
     """
     dataset = _dataset(session, dataset_id)
-    default_metric, threshold = gaze_settings(dataset)
-    metric = metric or default_metric
+    settings = DatasetSettings.stored(dataset.settings)
+    metric, threshold = metric or settings.metric, settings.threshold
     in_graph = (Pair.dataset_id == dataset_id, Pair.metric == metric)
     scored = session.execute(select(Pair.score, Pair.is_positive).where(*in_graph)).all()
     scores = [float(s) for s, _ in scored]

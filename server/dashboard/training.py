@@ -18,11 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.datasets.settings import GAZE_METRICS, DatasetSettings
 from server.models import Case, Dataset, StoredImage
-from server.worker.snapshot import gaze_settings
 from trainer.config import Backbone, MethodName, TrainConfig
 from trainer.data.snapshot import assign_split
-from trainer.gaze.scoring import METRICS
 
 #: TrainConfig location -> the form field that sets it.
 FIELD_OF_CONFIG: dict[tuple[str, ...], str] = {
@@ -41,7 +40,7 @@ class RetrainForm(BaseModel):
     dataset_id: int
     method: MethodName = "moco_v2"
     backbone: Backbone = "resnet18"
-    metric: str = Field("moments", description=f"pair metric, one of {', '.join(METRICS)}")
+    metric: str = Field("moments", description=f"pair metric, one of {', '.join(GAZE_METRICS)}")
     threshold: float = Field(0.9, ge=0.0, le=1.0, description="train on gaze pairs with score >= this")
     epochs: int = Field(100, ge=1, le=10_000, description="passes over the training cases")
     advanced: dict[str, Any] = Field(
@@ -51,8 +50,8 @@ class RetrainForm(BaseModel):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
-        if value not in METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS)} (got {value!r})")
+        if value not in GAZE_METRICS:
+            raise ValueError(f"metric must be one of {', '.join(GAZE_METRICS)} (got {value!r})")
         return value
 
 
@@ -121,7 +120,7 @@ def plan_retrain(session: Session, form: RetrainForm) -> RetrainPlan:
     dataset = session.get(Dataset, form.dataset_id)
     if dataset is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {form.dataset_id} not found")
-    _, dataset_threshold = gaze_settings(dataset)
+    dataset_threshold = DatasetSettings.stored(dataset.settings).threshold
     errors: list[dict[str, Any]] = []
     if form.threshold < dataset_threshold:
         errors.append(

@@ -11,17 +11,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from server import audit
+from server.datasets import service as datasets
+from server.datasets.settings import RetrainPolicy
 from server.db import Database
 from server.deps import AdminUser, ContextDep, SessionDep
 from server.jobs.schemas import NEEDS_DATASET, JobCreate, JobPage, JobPublic, validate_params
 from server.models import Dataset, Job, JobState, ModelVersion
 from server.worker import queue
 from server.worker.queue import TERMINAL_STATES, RetrainAlreadyActive, as_utc
-from server.worker.schedule import RetrainPolicy
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
@@ -191,10 +191,7 @@ def job_events(
 @router.get("/datasets/{dataset_id}/retrain-policy", response_model=RetrainPolicy)
 def get_retrain_policy(dataset_id: int, session: SessionDep, _admin: AdminUser) -> RetrainPolicy:
     """The dataset's automatic retraining policy (defaults: disabled)."""
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} not found")
-    return RetrainPolicy.model_validate((dataset.settings or {}).get("retrain") or {})
+    return datasets.retrain_policy(session, dataset_id)
 
 
 @router.put("/datasets/{dataset_id}/retrain-policy")
@@ -202,19 +199,7 @@ def put_retrain_policy(
     dataset_id: int, body: dict[str, Any], request: Request, session: SessionDep, admin: AdminUser
 ) -> Any:
     """Replace the policy; its training config is validated like a retrain job's (errors name the field)."""
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} not found")
-    try:
-        policy = RetrainPolicy.model_validate(body)
-    except ValidationError as exc:
-        errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    params, errors = validate_params("retrain", {"config": policy.config})
-    if errors:
-        return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    stored = policy.model_copy(update={"config": body.get("config", {})}).model_dump()
-    dataset.settings = {**(dataset.settings or {}), "retrain": stored}
+    policy = datasets.set_retrain_policy(session, dataset_id, body)
     audit.record(
         session,
         "retrain_policy",
@@ -224,4 +209,4 @@ def put_retrain_policy(
         target_id=dataset_id,
         detail={"enabled": policy.enabled},
     )
-    return JSONResponse(stored)
+    return JSONResponse(policy.model_dump())

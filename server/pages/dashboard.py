@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server.auth.routes import ensure_csrf
+from server.datasets.settings import DEFAULT_THRESHOLD, GAZE_METRICS
 from server.deps import ContextDep, SessionDep
 from server.pages.routes import page_user
 from server.pages.templating import templates
@@ -20,6 +21,12 @@ def dashboard_page(request: Request, ctx: ContextDep, session: SessionDep) -> Re
     if user is None:
         return RedirectResponse("/login?next=/dashboard", status_code=status.HTTP_303_SEE_OTHER)
     template, code = ("dashboard.html", 200) if user.is_admin else ("dashboard/forbidden.html", 403)
-    return templates.TemplateResponse(
-        request, template, {"user": user, "csrf_token": ensure_csrf(request)}, status_code=code
-    )
+    context = {
+        "user": user,
+        "csrf_token": ensure_csrf(request),
+        # the retrain form offers the metrics DatasetSettings accepts; the dataset's own values
+        # are filled in by the page script when a dataset is picked
+        "gaze_metrics": GAZE_METRICS,
+        "default_threshold": DEFAULT_THRESHOLD,
+    }
+    return templates.TemplateResponse(request, template, context, status_code=code)

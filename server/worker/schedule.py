@@ -2,7 +2,7 @@
 
 - Finished sessions without features get a ``session-features`` job (which then queues ``pairs``).
 - Sessions with features that no pairs job has mined yet get a ``pairs`` job (a safety net).
-- Each dataset's retrain policy (``Dataset.settings["retrain"]``, see ``RetrainPolicy``) may queue a
+- Each dataset's retrain policy (``DatasetSettings.retrain``) may queue a
   ``retrain``; the partial unique index keeps it to one per dataset even if two workers race.
 - An active model whose embeddings miss some cases gets an ``embed`` job.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.datasets.settings import DatasetSettings, RetrainPolicy
 from server.db import Database
 from server.models import (
     Case,
@@ -34,41 +34,19 @@ from server.models import (
 )
 from server.worker import queue
 from server.worker.queue import RetrainAlreadyActive, as_utc
-from server.worker.snapshot import DEFAULT_METRIC, positive_count
+from server.worker.snapshot import positive_count
 
 logger = logging.getLogger(__name__)
 
 ACTIVE = (JobState.queued, JobState.running)
 
 
-class RetrainPolicy(BaseModel):
-    """When a dataset retrains by itself (stored in ``Dataset.settings["retrain"]``).
-
-    Due when enabled and any configured condition holds (all of them with ``require_all``), counted
-    since the newest model version of the dataset.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    interval_hours: float | None = Field(None, gt=0, description="retrain this often (if any new session)")
-    min_new_sessions: int | None = Field(
-        None, ge=1, description="... or after this many new finished sessions"
-    )
-    min_new_positives: int | None = Field(None, ge=1, description="... or after this many new positive pairs")
-    require_all: bool = Field(False, description="all configured conditions instead of any")
-    cooldown_minutes: float = Field(30.0, ge=0, description="no scheduled retrain sooner after the last one")
-    config: dict[str, Any] = Field(default_factory=dict, description="training config of scheduled runs")
-
-
 def policy_of(dataset: Dataset) -> RetrainPolicy | None:
-    raw = (dataset.settings or {}).get("retrain")
-    if not raw:
-        return None
+    """The dataset's retrain policy, or None when its stored settings are invalid (logged)."""
     try:
-        return RetrainPolicy.model_validate(raw)
+        return DatasetSettings.stored(dataset.settings).retrain
     except ValidationError as exc:
-        logger.warning("dataset %s: invalid retrain policy ignored: %s", dataset.id, exc)
+        logger.warning("dataset %s: invalid settings, retrain policy ignored: %s", dataset.id, exc)
         return None
 
 
@@ -97,7 +75,7 @@ def _datasets_needing_features(session: Session) -> set[int]:
 def _datasets_needing_pairs(session: Session) -> set[int]:
     out: set[int] = set()
     for dataset in session.scalars(select(Dataset)):
-        metric = str((dataset.settings or {}).get("metric", DEFAULT_METRIC))
+        metric = DatasetSettings.stored(dataset.settings).metric
         unmined = session.scalar(
             select(SessionFeatures.session_id)
             .join(ReadingSession, ReadingSession.id == SessionFeatures.session_id)
@@ -128,7 +106,7 @@ def retrain_reasons(session: Session, dataset: Dataset, policy: RetrainPolicy, n
     if since is not None:
         finished = finished.where(ReadingSession.finished_at > since)
     new_sessions = int(session.scalar(finished) or 0)
-    metric = str((dataset.settings or {}).get("metric", DEFAULT_METRIC))
+    metric = DatasetSettings.stored(dataset.settings).metric
     before = int(((last_model.snapshot or {}).get("counts") or {}).get("positives", 0)) if last_model else 0
     new_positives = positive_count(session, dataset.id, metric) - before
     checks: list[tuple[str, bool]] = []

@@ -16,19 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.cases.service import PIXELS_FILE
+from server.datasets.settings import DatasetSettings
 from server.models import Case, Dataset, DiagnosisLabel, Pair, ReadingSession, SessionStatus, StoredImage
 from server.registry.embedding import shown_inverted
 from server.storage import BlobStore
 from trainer.data.snapshot import make_snapshot, save_snapshot
-
-DEFAULT_METRIC = "moments"
-DEFAULT_THRESHOLD = 0.9
-
-
-def gaze_settings(dataset: Dataset) -> tuple[str, float]:
-    """The dataset's pair metric and positive threshold (``Dataset.settings``)."""
-    settings = dataset.settings or {}
-    return str(settings.get("metric", DEFAULT_METRIC)), float(settings.get("threshold", DEFAULT_THRESHOLD))
 
 
 def consensus_labels(session: Session, case_ids: list[int]) -> dict[int, str]:
@@ -82,8 +74,8 @@ def build_snapshot(
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
         raise LookupError(f"dataset {dataset_id} not found")
-    default_metric, threshold = gaze_settings(dataset)
-    metric = metric or default_metric
+    settings = DatasetSettings.stored(dataset.settings)
+    metric, threshold = metric or settings.metric, settings.threshold
     rows = session.execute(
         select(Case.id, StoredImage)
         .join(StoredImage, StoredImage.case_id == Case.id)

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from server.datasets.settings import DatasetSettings
 from server.models import (
     Case,
     Dataset,
@@ -36,7 +37,6 @@ from server.reading.heatmaps import gaze_samples
 from server.reading.service import session_samples
 from server.worker import queue
 from server.worker.context import JobContext, PermanentError
-from server.worker.snapshot import DEFAULT_METRIC, DEFAULT_THRESHOLD
 from trainer.gaze import FeatureConfig, MetricConfig, MiningConfig, PairMiner, compute_session_features
 from trainer.gaze import SessionFeatures as GazeFeatures
 from trainer.gaze.features import FEATURES_VERSION
@@ -49,25 +49,19 @@ FEATURES_BATCH = 200
 
 
 def feature_config(dataset: Dataset) -> FeatureConfig:
-    raw = dict((dataset.settings or {}).get("features") or {})
-    if "grid" in raw:
-        raw["grid"] = tuple(raw["grid"])
-    return FeatureConfig(**raw)
+    """The dataset's feature settings (``DatasetSettings.features``) as the gaze math's config."""
+    return FeatureConfig(**DatasetSettings.stored(dataset.settings).features.model_dump())
 
 
 def mining_config(dataset: Dataset, metric: str | None = None) -> MiningConfig:
-    """The dataset's mining settings (``Dataset.settings``: metric, threshold, aggregate, top_k, ...)."""
-    settings = dataset.settings or {}
-    extra = dict(settings.get("metric_options") or {})
-    for key in ("moment_weights", "multimatch_weights"):
-        if key in extra:
-            extra[key] = tuple(extra[key])
+    """The dataset's mining settings (``DatasetSettings``: metric, threshold, aggregate, top_k, ...)."""
+    settings = DatasetSettings.stored(dataset.settings)
     return MiningConfig(
-        # MetricConfig checks the name at run time (ValueError naming the allowed metrics).
-        metric=MetricConfig(metric or str(settings.get("metric", DEFAULT_METRIC)), **extra),  # type: ignore[arg-type]
-        aggregate=settings.get("aggregate", "mean"),
-        threshold=float(settings.get("threshold", DEFAULT_THRESHOLD)),
-        top_k=settings.get("top_k"),
+        # MetricConfig checks a job's metric name at run time (ValueError naming the allowed metrics).
+        metric=MetricConfig(metric or settings.metric, **settings.metric_options.model_dump()),  # type: ignore[arg-type]
+        aggregate=settings.aggregate,
+        threshold=settings.threshold,
+        top_k=settings.top_k,
     )
 
 

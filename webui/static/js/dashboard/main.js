@@ -4,7 +4,7 @@ import { api, el } from '../api.js';
 import { initJobs, loadJobs, setOnFinished } from './jobs.js';
 import { loadModels } from './models.js';
 import { loadGaze, loadPairs } from './stats.js';
-import { initTrainForm } from './train.js';
+import { applyDatasetSettings, initTrainForm } from './train.js';
 
 const STATS_REFRESH_MS = 10_000;
 const JOBS_REFRESH_MS = 5_000;
@@ -56,8 +56,11 @@ async function init() {
     status.textContent = 'No datasets yet.';
     return;
   }
+  const settingsOf = (id) => (datasets.find((d) => d.id === id) || {}).settings;
+  applyDatasetSettings(settingsOf(datasetId));
   select.addEventListener('change', () => {
     datasetId = Number(select.value);
+    applyDatasetSettings(settingsOf(datasetId));
     localStorage.setItem(STORAGE_KEY, String(datasetId));
     refreshAll({ autoFollow: true });
   });

@@ -58,6 +58,14 @@ function readForm(form, datasetId) {
   return { body };
 }
 
+/** Start the form from the dataset's settings (GET /api/datasets: its pair metric and threshold). */
+export function applyDatasetSettings(settings) {
+  const form = document.getElementById('train-form');
+  if (!settings || !form) return;
+  form.elements.metric.value = settings.metric;
+  form.elements.threshold.value = String(settings.threshold);
+}
+
 /** Wire the form; `getDataset()` returns the selected dataset id, `onQueued(job)` runs after queueing. */
 export function initTrainForm(getDataset, onQueued) {
   const form = document.getElementById('train-form');

@@ -1,0 +1,1 @@
+"""Datasets: their typed settings (``settings``) and the service that creates and updates them."""

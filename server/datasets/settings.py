@@ -1,0 +1,155 @@
+"""Per-dataset settings: one typed, validated object (``Dataset.settings`` holds its JSON form).
+
+Every field has a default, bounds and a description, and unknown keys are errors, so the API answers
+422 naming the field instead of storing a typo. Routes, the worker (pair mining, features, scheduled
+retraining) and the dashboard read a dataset's settings only through :meth:`DatasetSettings.stored`.
+
+``PATCH /api/datasets/{id}`` changes them with an RFC 7396 merge patch (:func:`merge_patch`): send
+only the keys to change, ``null`` to reset one to its default.
+
+Adding a setting: add a field (with default, bounds and ``description``) to the model it belongs to
+here; stored rows without it read as the default, so no migration is needed unless old values must
+be rewritten.
+
+The metric names and defaults mirror ``trainer.gaze`` (``MetricConfig``, ``FeatureConfig``,
+``MiningConfig``); ``tests/server/datasets/test_settings.py`` checks that they agree. This module
+imports only pydantic, so the web process can use it without loading the gaze math.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Session similarity metrics (``trainer.gaze.scoring.METRICS``).
+GazeMetric = Literal["moments", "dhash", "correlation", "multimatch", "tima"]
+GAZE_METRICS: tuple[str, ...] = ("moments", "dhash", "correlation", "multimatch", "tima")
+DEFAULT_METRIC: GazeMetric = "moments"
+#: Positive-pair threshold of a dataset that sets none (strict; the paper's default is 0.7).
+DEFAULT_THRESHOLD = 0.9
+
+_GridSide = Annotated[int, Field(ge=2, le=512)]
+_Weight = Annotated[float, Field(ge=0.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricOptions(_Strict):
+    """Parameters of the similarity metrics (``trainer.gaze.scoring.MetricConfig`` less ``metric``)."""
+
+    moment_weights: tuple[_Weight, _Weight] = Field(
+        (0.5, 0.5),
+        description="gaze moments: (w_I1, w_M00), non-negative, sum 1; (0.8, 0.2) suits structured images",
+    )
+    multimatch_weights: tuple[_Weight, _Weight, _Weight, _Weight, _Weight] = Field(
+        (0.25, 0.15, 0.15, 0.35, 0.10),
+        description="MultiMatch: weights of vector, direction, length, position, duration (positive sum)",
+    )
+    grouping: bool = Field(False, description="MultiMatch: simplify scanpaths before comparing")
+    tdir: float = Field(
+        0.0, ge=0.0, le=180.0, description="MultiMatch simplification: direction threshold (deg)"
+    )
+    tdur: float = Field(0.0, ge=0.0, description="MultiMatch simplification: duration threshold (s)")
+    tamp: float = Field(0.0, ge=0.0, description="MultiMatch simplification: amplitude threshold (px)")
+    prefilter_k: int | None = Field(
+        None, ge=1, description="MultiMatch: score only the k most similar earlier sessions (null: all)"
+    )
+
+    @field_validator("moment_weights")
+    @classmethod
+    def _sum_to_one(cls, weights: tuple[float, float]) -> tuple[float, float]:
+        if abs(sum(weights) - 1.0) > 1e-6:
+            raise ValueError(f"moment weights must sum to 1, got {list(weights)}")
+        return weights
+
+    @field_validator("multimatch_weights")
+    @classmethod
+    def _positive_sum(cls, weights: tuple[float, ...]) -> tuple[float, ...]:
+        if sum(weights) <= 0:
+            raise ValueError("MultiMatch weights need a positive sum")
+        return weights
+
+
+class FeatureSettings(_Strict):
+    """How session features are computed (``trainer.gaze.features.FeatureConfig``)."""
+
+    grid: tuple[_GridSide, _GridSide] = Field(
+        (32, 32), description="heatmap (rows, cols) for moments, dHash and correlation"
+    )
+    sigma_px: float | None = Field(
+        None,
+        gt=0,
+        description="heatmap kernel sigma, image px (null: 1 degree if known, else a share of the image)",
+    )
+    pixels_per_degree: float | None = Field(
+        None, gt=0, description="image pixels per degree of visual angle, if known"
+    )
+    tima_eps: float = Field(0.15, gt=0, le=1.0, description="TIMA: DBSCAN radius in normalised (x, y, t)")
+    tima_min_samples: int = Field(2, ge=1, le=1000, description="TIMA: DBSCAN core-point neighbours")
+
+
+class RetrainPolicy(_Strict):
+    """When a dataset retrains by itself.
+
+    Due when enabled and any configured condition holds (all of them with ``require_all``), counted
+    since the newest model version of the dataset.
+    """
+
+    enabled: bool = False
+    interval_hours: float | None = Field(None, gt=0, description="retrain this often (if any new session)")
+    min_new_sessions: int | None = Field(
+        None, ge=1, description="... or after this many new finished sessions"
+    )
+    min_new_positives: int | None = Field(None, ge=1, description="... or after this many new positive pairs")
+    require_all: bool = Field(False, description="all configured conditions instead of any")
+    cooldown_minutes: float = Field(30.0, ge=0, description="no scheduled retrain sooner after the last one")
+    config: dict[str, Any] = Field(default_factory=dict, description="training config of scheduled runs")
+
+
+class DatasetSettings(_Strict):
+    """Gaze-similarity, feature and retraining settings of one dataset."""
+
+    metric: GazeMetric = Field(DEFAULT_METRIC, description="session similarity used for pair mining")
+    threshold: float = Field(
+        DEFAULT_THRESHOLD, ge=0.0, le=1.0, description="case pairs scoring at least this are positives"
+    )
+    aggregate: Literal["mean", "max"] = Field("mean", description="over the readers who read both cases")
+    top_k: int | None = Field(
+        None, ge=1, le=10_000, description="instead of the threshold: each case's k best partners (null: off)"
+    )
+    metric_options: MetricOptions = Field(default_factory=MetricOptions, description="metric parameters")
+    features: FeatureSettings = Field(default_factory=FeatureSettings, description="session features")
+    retrain: RetrainPolicy = Field(default_factory=RetrainPolicy, description="automatic retraining")
+
+    @classmethod
+    def stored(cls, raw: Mapping[str, Any] | None) -> DatasetSettings:
+        """The settings of a stored row (``Dataset.settings``); missing keys take their defaults.
+
+        Raises:
+            pydantic.ValidationError: the stored JSON is not valid settings.
+        """
+        return cls.model_validate(dict(raw or {}))
+
+    def to_json(self) -> dict[str, Any]:
+        """The form stored in ``Dataset.settings`` and returned by the API."""
+        return self.model_dump(mode="json")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: ``patch`` applied to ``target`` (neither is modified).
+
+    Objects merge key by key, ``null`` removes a key, anything else (arrays included) replaces.
+    """
+    if not isinstance(patch, Mapping):
+        return patch
+    out = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
