@@ -9,13 +9,10 @@ does not validate (unknown, or a bad value) is dropped, with a warning naming it
 falls back to that setting's default instead of failing every job that reads it. Idempotent.
 """
 
-import logging
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-from pydantic import ValidationError
 
 from server.datasets.settings import DatasetSettings
 
@@ -24,29 +21,13 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-logger = logging.getLogger("alembic.runtime.migration")
-
 _datasets = sa.table("datasets", sa.column("id", sa.Integer), sa.column("settings", sa.JSON))
-
-
-def normalise(raw: Any, dataset_id: int) -> dict[str, Any]:
-    """``raw`` as complete, valid settings; invalid top-level keys are dropped (and logged)."""
-    values = dict(raw) if isinstance(raw, dict) else {}
-    for _ in range(len(values) + 1):
-        try:
-            return DatasetSettings.model_validate(values).to_json()
-        except ValidationError as exc:
-            bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
-            for key in bad:
-                logger.warning("dataset %s: invalid setting %r dropped (default used)", dataset_id, key)
-                values.pop(key, None)
-    return DatasetSettings().to_json()
 
 
 def upgrade() -> None:
     conn = op.get_bind()
     for dataset_id, raw in conn.execute(sa.select(_datasets.c.id, _datasets.c.settings)).all():
-        normalised = normalise(raw, dataset_id)
+        normalised = DatasetSettings.stored(raw, dataset_id=dataset_id).to_json()
         if normalised != raw:
             conn.execute(_datasets.update().where(_datasets.c.id == dataset_id).values(settings=normalised))
 

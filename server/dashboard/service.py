@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any, TypeVar
 
-from fastapi import HTTPException, status
 from sqlalchemy import Select, case, distinct, func, select, union_all
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from server.dashboard.schemas import (
     SourceSessions,
 )
 from server.datasets.settings import DatasetSettings
+from server.exceptions import NotFound
 from server.models import Case, Dataset, Pair, ReadingSession, SessionStatus, User
 
 #: Where gaze sources record their validation (calibration) error in ``source_info``, in screen px:
@@ -42,7 +42,7 @@ CALIBRATION_BINS = 12
 def _dataset(session: Session, dataset_id: int) -> Dataset:
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} not found")
+        raise NotFound(f"dataset {dataset_id} not found")
     return dataset
 
 
@@ -167,7 +167,7 @@ def gaze_stats(session: Session, dataset_id: int | None = None, *, limit: int = 
         limit: most-read cases listed in ``by_case``.
 
     Raises:
-        HTTPException: 404 for an unknown dataset.
+        NotFound: an unknown dataset.
     """
     if dataset_id is not None:
         _dataset(session, dataset_id)
@@ -223,10 +223,10 @@ def pair_stats(session: Session, dataset_id: int, metric: str | None = None, *, 
         limit: cases listed in ``top_cases``.
 
     Raises:
-        HTTPException: 404 for an unknown dataset.
+        NotFound: an unknown dataset.
     """
     dataset = _dataset(session, dataset_id)
-    settings = DatasetSettings.stored(dataset.settings)
+    settings = DatasetSettings.stored(dataset.settings, dataset_id=dataset.id)
     metric, threshold = metric or settings.metric, settings.threshold
     in_graph = (Pair.dataset_id == dataset_id, Pair.metric == metric)
     scored = session.execute(select(Pair.score, Pair.is_positive).where(*in_graph)).all()

@@ -18,10 +18,13 @@ imports only pydantic, so the web process can use it without loading the gaze ma
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+logger = logging.getLogger(__name__)
 
 #: Session similarity metrics (``trainer.gaze.scoring.METRICS``).
 GazeMetric = Literal["moments", "dhash", "correlation", "multimatch", "tima"]
@@ -126,13 +129,25 @@ class DatasetSettings(_Strict):
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy, description="automatic retraining")
 
     @classmethod
-    def stored(cls, raw: Mapping[str, Any] | None) -> DatasetSettings:
+    def stored(cls, raw: Mapping[str, Any] | None, *, dataset_id: int | None = None) -> DatasetSettings:
         """The settings of a stored row (``Dataset.settings``); missing keys take their defaults.
 
-        Raises:
-            pydantic.ValidationError: the stored JSON is not valid settings.
+        Every write validates, but a row written around the API (or by an older version) may still
+        hold a bad value: such a top-level key is logged and read as its default, so one bad key
+        never stops the dataset's jobs.
         """
-        return cls.model_validate(dict(raw or {}))
+        values = dict(raw) if isinstance(raw, Mapping) else {}
+        for _ in range(len(values) + 1):
+            try:
+                return cls.model_validate(values)
+            except ValidationError as exc:
+                bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+                if not bad & values.keys():
+                    break
+                for key in sorted(bad & values.keys()):
+                    logger.warning("dataset %s: invalid setting %r ignored (default used)", dataset_id, key)
+                    del values[key]
+        return cls()
 
     def to_json(self) -> dict[str, Any]:
         """The form stored in ``Dataset.settings`` and returned by the API."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,15 +40,6 @@ logger = logging.getLogger(__name__)
 ACTIVE = (JobState.queued, JobState.running)
 
 
-def policy_of(dataset: Dataset) -> RetrainPolicy | None:
-    """The dataset's retrain policy, or None when its stored settings are invalid (logged)."""
-    try:
-        return DatasetSettings.stored(dataset.settings).retrain
-    except ValidationError as exc:
-        logger.warning("dataset %s: invalid settings, retrain policy ignored: %s", dataset.id, exc)
-        return None
-
-
 def _has_active(session: Session, kind: str, dataset_id: int) -> bool:
     return (
         session.scalar(
@@ -75,7 +65,7 @@ def _datasets_needing_features(session: Session) -> set[int]:
 def _datasets_needing_pairs(session: Session) -> set[int]:
     out: set[int] = set()
     for dataset in session.scalars(select(Dataset)):
-        metric = DatasetSettings.stored(dataset.settings).metric
+        metric = DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).metric
         unmined = session.scalar(
             select(SessionFeatures.session_id)
             .join(ReadingSession, ReadingSession.id == SessionFeatures.session_id)
@@ -106,7 +96,7 @@ def retrain_reasons(session: Session, dataset: Dataset, policy: RetrainPolicy, n
     if since is not None:
         finished = finished.where(ReadingSession.finished_at > since)
     new_sessions = int(session.scalar(finished) or 0)
-    metric = DatasetSettings.stored(dataset.settings).metric
+    metric = DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).metric
     before = int(((last_model.snapshot or {}).get("counts") or {}).get("positives", 0)) if last_model else 0
     new_positives = positive_count(session, dataset.id, metric) - before
     checks: list[tuple[str, bool]] = []
@@ -129,8 +119,9 @@ def _schedule_retrains(db: Database, now: datetime) -> None:
     with db.session() as session:
         due: list[tuple[int, RetrainPolicy, list[str]]] = []
         for dataset in session.scalars(select(Dataset)):
-            policy = policy_of(dataset)
-            if policy is None or not policy.enabled or _has_active(session, "retrain", dataset.id):
+            # an invalid stored policy reads as the default (disabled), with a warning
+            policy = DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).retrain
+            if not policy.enabled or _has_active(session, "retrain", dataset.id):
                 continue
             last = session.scalar(
                 select(func.max(Job.created_at)).where(Job.kind == "retrain", Job.dataset_id == dataset.id)

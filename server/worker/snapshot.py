@@ -74,7 +74,7 @@ def build_snapshot(
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
         raise LookupError(f"dataset {dataset_id} not found")
-    settings = DatasetSettings.stored(dataset.settings)
+    settings = DatasetSettings.stored(dataset.settings, dataset_id=dataset.id)
     metric, threshold = metric or settings.metric, settings.threshold
     rows = session.execute(
         select(Case.id, StoredImage)

@@ -50,12 +50,14 @@ FEATURES_BATCH = 200
 
 def feature_config(dataset: Dataset) -> FeatureConfig:
     """The dataset's feature settings (``DatasetSettings.features``) as the gaze math's config."""
-    return FeatureConfig(**DatasetSettings.stored(dataset.settings).features.model_dump())
+    return FeatureConfig(
+        **DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).features.model_dump()
+    )
 
 
 def mining_config(dataset: Dataset, metric: str | None = None) -> MiningConfig:
     """The dataset's mining settings (``DatasetSettings``: metric, threshold, aggregate, top_k, ...)."""
-    settings = DatasetSettings.stored(dataset.settings)
+    settings = DatasetSettings.stored(dataset.settings, dataset_id=dataset.id)
     return MiningConfig(
         # MetricConfig checks a job's metric name at run time (ValueError naming the allowed metrics).
         metric=MetricConfig(metric or settings.metric, **settings.metric_options.model_dump()),  # type: ignore[arg-type]

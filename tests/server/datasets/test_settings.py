@@ -101,3 +101,9 @@ def test_merge_patch_rfc7396_examples(target: Any, patch: Any, result: Any) -> N
     before = repr(target)
     assert merge_patch(target, patch) == result
     assert repr(target) == before  # the target is not modified
+
+
+def test_stored_reads_a_bad_key_as_its_default() -> None:
+    settings = DatasetSettings.stored({"metric": "nope", "colour": "red", "top_k": 5, "retrain": {"x": 1}})
+    assert settings == DatasetSettings(top_k=5)
+    assert DatasetSettings.stored([1, 2]) == DatasetSettings()  # type: ignore[arg-type]
