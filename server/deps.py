@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from server.auth.scopes import ROLE_SCOPES
 from server.context import AppContext
 from server.models import User
 
@@ -31,7 +32,10 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+#: ``scope="function"``: the session commits once the handler has returned and its response is
+#: serialised, but *before* the response is sent, so a 2xx always means the change is committed
+#: (the default request scope would commit after the client already has its answer).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,13 @@ def authenticate(request: Request, ctx: AppContext, session: Session) -> Princip
         user = session.get(User, claims.user_id)
         if user is None or not user.is_active or user.token_version != claims.token_version:
             raise NotAuthenticated("token no longer valid")
-        return Principal(user=user, via="token", scopes=claims.scopes)
+        # A token never carries more than its user's current role allows (e.g. after a demotion).
+        return Principal(user=user, via="token", scopes=claims.scopes & ROLE_SCOPES[user.role])
     uid = request.session.get("uid") if "session" in request.scope else None
     if isinstance(uid, int):
         user = session.get(User, uid)
         if user is not None and user.is_active and user.token_version == request.session.get("tv"):
-            return Principal(user=user, via="cookie", scopes=frozenset({"read", "write", "export"}))
+            return Principal(user=user, via="cookie", scopes=ROLE_SCOPES[user.role])
     return None
 
 
@@ -91,14 +96,20 @@ def check_csrf(request: Request) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
 
 
-def get_principal(request: Request, ctx: ContextDep, session: SessionDep) -> Principal:
+def get_principal_or_none(request: Request, ctx: ContextDep, session: SessionDep) -> Principal | None:
+    """The caller, or None when anonymous; cookie-authenticated unsafe requests must pass CSRF.
+
+    Scopes are checked by each route's ``require_scope`` declaration (``server.auth.scopes``).
+    """
     principal = authenticate(request, ctx, session)
+    if principal is not None and principal.via == "cookie" and request.method in UNSAFE_METHODS:
+        check_csrf(request)
+    return principal
+
+
+def get_principal(principal: Annotated[Principal | None, Depends(get_principal_or_none)]) -> Principal:
     if principal is None:
         raise NotAuthenticated()
-    if principal.via == "cookie" and request.method in UNSAFE_METHODS:
-        check_csrf(request)
-    if principal.via == "token" and request.method in UNSAFE_METHODS and "write" not in principal.scopes:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "token lacks the 'write' scope")
     return principal
 
 

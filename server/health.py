@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import text
 
+from server.auth.scopes import public_route
 from server.deps import ContextDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/health")
+@router.get("/api/health", dependencies=[public_route()])
 def health(ctx: ContextDep) -> dict[str, Any]:
     """``{"status": "ok"}`` when the database answers (no authentication)."""
     try:

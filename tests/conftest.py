@@ -165,12 +165,14 @@ def token_for(client: TestClient, username: str, password: str = PASSWORD, scope
 
 @pytest.fixture
 def auth(app_client: TestClient, users: Users) -> Callable[[str], dict[str, str]]:
-    """Bearer headers for a username (tokens cached per test)."""
+    """Bearer headers for a username (tokens cached per test); ``admin`` holds every scope, others the
+    default ones."""
     cache: dict[str, dict[str, str]] = {}
 
     def headers(username: str) -> dict[str, str]:
         if username not in cache:
-            cache[username] = {"Authorization": f"Bearer {token_for(app_client, username)}"}
+            scope = "read write export predict" if username == "admin" else ""
+            cache[username] = {"Authorization": f"Bearer {token_for(app_client, username, scope=scope)}"}
         return cache[username]
 
     return headers

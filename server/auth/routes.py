@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from server.auth import service
-from server.auth.tokens import KNOWN_SCOPES
+from server.auth.scopes import DEFAULT_TOKEN_SCOPES, KNOWN_SCOPES, ROLE_SCOPES, public_route, require_scope
 from server.deps import ContextDep, PrincipalDep, SessionDep
 
 router = APIRouter(tags=["auth"])
@@ -32,26 +32,31 @@ class MePublic(BaseModel):
     csrf_token: str | None
 
 
-@router.post("/api/auth/token", response_model=TokenPublic)
+@router.post("/api/auth/token", response_model=TokenPublic, dependencies=[public_route()])
 def issue_token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     ctx: ContextDep,
     session: SessionDep,
 ) -> TokenPublic:
-    """OAuth2 password flow. ``scope`` may name read, write, export (default: read write)."""
-    requested = frozenset(form.scopes) or frozenset({"read", "write"})
+    """OAuth2 password flow. ``scope`` may name read, write, export, predict (default: read write
+    predict); export is for admins only."""
+    requested = frozenset(form.scopes) or DEFAULT_TOKEN_SCOPES
     unknown = requested - KNOWN_SCOPES
     if unknown:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown scopes: {', '.join(sorted(unknown))}")
     user = service.login(session, ctx, request, form.username, form.password)
-    if "export" in requested and not user.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only admins can request the 'export' scope")
+    refused = requested - ROLE_SCOPES[user.role]
+    if refused:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"a {user.role.value} cannot request the scope(s): {', '.join(sorted(refused))}",
+        )
     token = ctx.tokens.issue(user.id, user.token_version, requested)
     return TokenPublic(access_token=token, expires_in=ctx.tokens.ttl_s, scopes=sorted(requested))
 
 
-@router.get("/api/auth/me", response_model=MePublic)
+@router.get("/api/auth/me", response_model=MePublic, dependencies=[require_scope("read")])
 def me(request: Request, principal: PrincipalDep) -> MePublic:
     user = principal.user
     csrf = request.session.get("csrf") if principal.via == "cookie" else None
@@ -80,7 +85,7 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-@router.post("/login", include_in_schema=False)
+@router.post("/login", include_in_schema=False, dependencies=[public_route()])
 def login_form(
     request: Request,
     ctx: ContextDep,
@@ -106,7 +111,7 @@ def login_form(
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
-@router.post("/logout", include_in_schema=False)
+@router.post("/logout", include_in_schema=False, dependencies=[require_scope("read")])
 def logout(request: Request, _principal: PrincipalDep) -> RedirectResponse:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-#: Scopes a token can carry; "export" lets a non-admin automation download model exports.
-KNOWN_SCOPES = frozenset({"read", "write", "export"})
-
 
 @dataclass(frozen=True)
 class TokenClaims:

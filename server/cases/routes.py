@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from PIL import Image
 from sqlalchemy import select
 
+from server.auth.scopes import require_scope
 from server import audit
 from server.cases import service
 from server.cases.schemas import (
@@ -52,12 +53,17 @@ def case_public(case: Case, *, admin: bool, readers: list[int] | None = None) ->
 # ---- datasets -------------------------------------------------------------------------------------
 
 
-@router.get("/datasets", response_model=list[DatasetPublic])
+@router.get("/datasets", response_model=list[DatasetPublic], dependencies=[require_scope("read")])
 def list_datasets(session: SessionDep, _user: CurrentUser) -> list[Dataset]:
     return list(session.scalars(select(Dataset).order_by(Dataset.id)))
 
 
-@router.post("/datasets", response_model=DatasetPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/datasets",
+    response_model=DatasetPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[require_scope("write")],
+)
 def create_dataset(body: DatasetCreate, session: SessionDep, _admin: AdminUser) -> Dataset:
     return datasets.create_dataset(
         session,
@@ -69,12 +75,12 @@ def create_dataset(body: DatasetCreate, session: SessionDep, _admin: AdminUser) 
     )
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetPublic)
+@router.get("/datasets/{dataset_id}", response_model=DatasetPublic, dependencies=[require_scope("read")])
 def get_dataset(dataset_id: int, session: SessionDep, _user: CurrentUser) -> Dataset:
     return datasets.get_dataset(session, dataset_id)
 
 
-@router.patch("/datasets/{dataset_id}", response_model=DatasetPublic)
+@router.patch("/datasets/{dataset_id}", response_model=DatasetPublic, dependencies=[require_scope("write")])
 def update_dataset(dataset_id: int, body: DatasetUpdate, session: SessionDep, _admin: AdminUser) -> Dataset:
     """Change the description and/or settings; ``settings`` is a merge patch (RFC 7396)."""
     return datasets.update_dataset(
@@ -97,7 +103,12 @@ def _read_upload(request: Request, upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-@router.post("/cases", response_model=CasePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/cases",
+    response_model=CasePublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[require_scope("write")],
+)
 def upload_case(
     request: Request,
     ctx: ContextDep,
@@ -129,7 +140,7 @@ def upload_case(
     return case_public(case, admin=True, readers=[])
 
 
-@router.get("/cases", response_model=CasePage)
+@router.get("/cases", response_model=CasePage, dependencies=[require_scope("read")])
 def list_cases(
     session: SessionDep,
     user: CurrentUser,
@@ -149,7 +160,7 @@ def list_cases(
     return CasePage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic)
+@router.get("/cases/{case_id}", response_model=CasePublic, dependencies=[require_scope("read")])
 def get_case(case_id: int, request: Request, session: SessionDep, user: CurrentUser) -> CasePublic:
     case = service.visible_case(session, user, case_id)
     audit.record(
@@ -159,7 +170,9 @@ def get_case(case_id: int, request: Request, session: SessionDep, user: CurrentU
     return case_public(case, admin=user.is_admin, readers=readers.get(case.id))
 
 
-@router.delete("/cases/{case_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/cases/{case_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[require_scope("write")]
+)
 def delete_case(
     case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
 ) -> Response:
@@ -186,7 +199,7 @@ def _png(data: bytes) -> Response:
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/cases/{case_id}/image", response_class=Response)
+@router.get("/cases/{case_id}/image", response_class=Response, dependencies=[require_scope("read")])
 def get_case_image(
     case_id: int,
     request: Request,
@@ -220,7 +233,11 @@ def get_case_image(
     return _png(buf.getvalue())
 
 
-@router.get("/cases/{case_id}/annotations", response_model=list[AnnotationPublic])
+@router.get(
+    "/cases/{case_id}/annotations",
+    response_model=list[AnnotationPublic],
+    dependencies=[require_scope("read")],
+)
 def list_annotations(case_id: int, session: SessionDep, _admin: AdminUser) -> list[Annotation]:
     """Regions marked on the case's image (imported anatomy boxes, abnormality ellipses, chest box).
 
@@ -233,13 +250,13 @@ def list_annotations(case_id: int, session: SessionDep, _admin: AdminUser) -> li
     )
 
 
-@router.get("/cases/{case_id}/thumbnail", response_class=Response)
+@router.get("/cases/{case_id}/thumbnail", response_class=Response, dependencies=[require_scope("read")])
 def get_case_thumbnail(case_id: int, ctx: ContextDep, session: SessionDep, user: CurrentUser) -> Response:
     _case, storage_dir = _image_of(session, user, case_id)
     return _png(BlobStore(ctx.settings.blob_dir).read(f"{storage_dir}/{service.THUMBNAIL_FILE}"))
 
 
-@router.get("/cases/{case_id}/pixels", response_class=Response)
+@router.get("/cases/{case_id}/pixels", response_class=Response, dependencies=[require_scope("read")])
 def get_case_pixels(
     case_id: int, request: Request, ctx: ContextDep, session: SessionDep, user: CurrentUser
 ) -> Response:
@@ -276,7 +293,7 @@ def get_case_pixels(
     )
 
 
-@router.get("/cases/{case_id}/dicom", response_class=Response)
+@router.get("/cases/{case_id}/dicom", response_class=Response, dependencies=[require_scope("read")])
 def get_case_dicom(
     case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
 ) -> Response:
@@ -304,7 +321,9 @@ def get_case_dicom(
 # ---- worklists ------------------------------------------------------------------------------------
 
 
-@router.post("/cases/{case_id}/assignments", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/cases/{case_id}/assignments", status_code=status.HTTP_201_CREATED, dependencies=[require_scope("write")]
+)
 def assign_case(
     case_id: int, body: AssignmentCreate, session: SessionDep, admin: AdminUser
 ) -> dict[str, list[int]]:
@@ -319,7 +338,11 @@ def assign_case(
     return {"reader_ids": service.assigned_reader_ids(session, [case.id])[case.id]}
 
 
-@router.delete("/cases/{case_id}/assignments/{reader_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/cases/{case_id}/assignments/{reader_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[require_scope("write")],
+)
 def unassign_case(case_id: int, reader_id: int, session: SessionDep, admin: AdminUser) -> Response:
 
     assignment = session.scalar(
@@ -331,7 +354,7 @@ def unassign_case(case_id: int, reader_id: int, session: SessionDep, admin: Admi
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/worklist", response_model=list[WorklistItem])
+@router.get("/worklist", response_model=list[WorklistItem], dependencies=[require_scope("read")])
 def get_worklist(
     session: SessionDep,
     user: CurrentUser,
@@ -364,14 +387,14 @@ def get_worklist(
     ]
 
 
-@router.put("/worklist/{case_id}/skip", response_model=WorklistSkip)
+@router.put("/worklist/{case_id}/skip", response_model=WorklistSkip, dependencies=[require_scope("write")])
 def skip_case(case_id: int, session: SessionDep, user: CurrentUser) -> WorklistSkip:
     """Set a case of the caller's worklist aside: it shows as ``skipped`` until read or un-skipped."""
     set_skipped(session, user, case_id, True)
     return _skip_state(session, user, case_id)
 
 
-@router.delete("/worklist/{case_id}/skip", response_model=WorklistSkip)
+@router.delete("/worklist/{case_id}/skip", response_model=WorklistSkip, dependencies=[require_scope("write")])
 def unskip_case(case_id: int, session: SessionDep, user: CurrentUser) -> WorklistSkip:
     """Bring a skipped case back onto the caller's worklist."""
     set_skipped(session, user, case_id, False)

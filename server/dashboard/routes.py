@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from server.auth.scopes import require_scope
 from server.dashboard import service
 from server.dashboard.schemas import GazeStats, PairStats
 from server.dashboard.training import RetrainForm, RetrainPlan, plan_retrain
@@ -18,7 +19,7 @@ from server.deps import AdminUser, SessionDep
 router = APIRouter(prefix="/api", tags=["dashboard"])
 
 
-@router.get("/stats/gaze", response_model=GazeStats)
+@router.get("/stats/gaze", response_model=GazeStats, dependencies=[require_scope("read")])
 def gaze_stats(
     session: SessionDep,
     _admin: AdminUser,
@@ -29,7 +30,7 @@ def gaze_stats(
     return service.gaze_stats(session, dataset_id, limit=limit)
 
 
-@router.get("/stats/pairs", response_model=PairStats)
+@router.get("/stats/pairs", response_model=PairStats, dependencies=[require_scope("read")])
 def pair_stats(
     session: SessionDep,
     _admin: AdminUser,
@@ -41,7 +42,7 @@ def pair_stats(
     return service.pair_stats(session, dataset_id, metric, limit=limit)
 
 
-@router.post("/dashboard/retrain-plan", response_model=RetrainPlan)
+@router.post("/dashboard/retrain-plan", response_model=RetrainPlan, dependencies=[require_scope("read")])
 def retrain_plan(form: RetrainForm, session: SessionDep, _admin: AdminUser) -> RetrainPlan:
     """Check the training form; returns the ``retrain`` job body for ``POST /api/jobs`` (queues nothing)."""
     return plan_retrain(session, form)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import func, select
 
 from server import audit
+from server.auth.scopes import require_scope
 from server.datasets import service as datasets
 from server.datasets.settings import RetrainPolicy
 from server.db import Database
@@ -58,7 +59,12 @@ def _check_references(session: SessionDep, kind: str, dataset_id: int | None, pa
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id} not found")
 
 
-@router.post("/jobs", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/jobs",
+    response_model=JobPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[require_scope("write")],
+)
 def submit_job(
     body: JobCreate, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
 ) -> Any:
@@ -98,7 +104,7 @@ def submit_job(
     return job_public(job)
 
 
-@router.get("/jobs", response_model=JobPage)
+@router.get("/jobs", response_model=JobPage, dependencies=[require_scope("read")])
 def list_jobs(
     session: SessionDep,
     _admin: AdminUser,
@@ -123,12 +129,12 @@ def list_jobs(
     )
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic)
+@router.get("/jobs/{job_id}", response_model=JobPublic, dependencies=[require_scope("read")])
 def get_job(job_id: int, session: SessionDep, _admin: AdminUser) -> JobPublic:
     return job_public(_get_job(session, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobPublic)
+@router.post("/jobs/{job_id}/cancel", response_model=JobPublic, dependencies=[require_scope("write")])
 def cancel_job(job_id: int, request: Request, session: SessionDep, admin: AdminUser) -> JobPublic:
     """Cancel: a queued job at once; a running one when its worker's next heartbeat sees the request
     (about a second), which kills the job's subprocess. Cancelling a finished job changes nothing."""
@@ -174,7 +180,7 @@ async def _job_events(request: Request, db: Database, job_id: int) -> AsyncItera
         await asyncio.sleep(SSE_POLL_S)
 
 
-@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse, dependencies=[require_scope("read")])
 def job_events(
     job_id: int, request: Request, ctx: ContextDep, session: SessionDep, _admin: AdminUser
 ) -> StreamingResponse:
@@ -188,13 +194,17 @@ def job_events(
     )
 
 
-@router.get("/datasets/{dataset_id}/retrain-policy", response_model=RetrainPolicy)
+@router.get(
+    "/datasets/{dataset_id}/retrain-policy",
+    response_model=RetrainPolicy,
+    dependencies=[require_scope("read")],
+)
 def get_retrain_policy(dataset_id: int, session: SessionDep, _admin: AdminUser) -> RetrainPolicy:
     """The dataset's automatic retraining policy (defaults: disabled)."""
     return datasets.retrain_policy(session, dataset_id)
 
 
-@router.put("/datasets/{dataset_id}/retrain-policy")
+@router.put("/datasets/{dataset_id}/retrain-policy", dependencies=[require_scope("write")])
 def put_retrain_policy(
     dataset_id: int, body: dict[str, Any], request: Request, session: SessionDep, admin: AdminUser
 ) -> Any:

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from server.auth.scopes import public_route
 from server.db import Database
 from server.models import GazeChunk, Job, JobState, ReadingSession, WorkerHeartbeat, utcnow
 from server.worker.queue import as_utc
@@ -132,7 +133,7 @@ def _registry(request: Request) -> CollectorRegistry:
     return registry_
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=False)
+@router.get("/metrics", response_class=Response, include_in_schema=False, dependencies=[public_route()])
 def metrics(request: Request) -> Response:
     """Prometheus text format (no authentication: aggregate counts only, no identifiers or PHI)."""
     return Response(generate_latest(_registry(request)), media_type=CONTENT_TYPE_LATEST)

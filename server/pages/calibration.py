@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from server.auth.scopes import page_scope
 from server.deps import ContextDep, SessionDep
 from server.pages.routes import page_user, render
 
@@ -16,7 +17,7 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-@router.get("/calibrate", response_class=HTMLResponse)
+@router.get("/calibrate", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def calibrate_page(request: Request, ctx: ContextDep, session: SessionDep, next: str = "/") -> Response:
     """Camera check, screen settings, 9-point calibration and validation; then back to ``next``."""
     user = page_user(request, ctx, session)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server.auth.routes import ensure_csrf
+from server.auth.scopes import page_scope
 from server.datasets.settings import DEFAULT_THRESHOLD, GAZE_METRICS
 from server.deps import ContextDep, SessionDep
 from server.pages.routes import page_user
@@ -14,7 +15,7 @@ from server.pages.templating import templates
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/dashboard", response_class=HTMLResponse)
+@router.get("/dashboard", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def dashboard_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Admins get the dashboard; readers a 403 page; anonymous visitors the login page."""
     user = page_user(request, ctx, session)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server.auth.routes import ensure_csrf
+from server.auth.scopes import page_scope, public_route
 from server.deps import ContextDep, SessionDep, authenticate
 from server.models import User
 from server.pages.templating import templates
@@ -24,12 +25,12 @@ def render(request: Request, template: str, user: User | None, **context: object
     )
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[public_route()])
 def login_page(request: Request, error: int = 0, next: str = "/") -> Response:
     return render(request, "login.html", None, error=bool(error), next=next)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def home(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     user = page_user(request, ctx, session)
     if user is None:
@@ -37,7 +38,7 @@ def home(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     return render(request, "home.html", user)
 
 
-@router.get("/cases", response_class=HTMLResponse)
+@router.get("/cases", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def cases_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     user = page_user(request, ctx, session)
     if user is None:
@@ -45,7 +46,7 @@ def cases_page(request: Request, ctx: ContextDep, session: SessionDep) -> Respon
     return render(request, "cases.html", user)
 
 
-@router.get("/cases/{case_id}", response_class=HTMLResponse)
+@router.get("/cases/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     user = page_user(request, ctx, session)
     if user is None:
@@ -53,7 +54,7 @@ def case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionD
     return render(request, "case.html", user, case_id=case_id)
 
 
-@router.get("/read/{case_id}", response_class=HTMLResponse)
+@router.get("/read/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def read_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """The reading viewer: opens (or resumes) the caller's reading session on the case."""
     user = page_user(request, ctx, session)
@@ -62,7 +63,7 @@ def read_page(case_id: int, request: Request, ctx: ContextDep, session: SessionD
     return render(request, "read.html", user, case_id=case_id)
 
 
-@router.get("/review", response_class=HTMLResponse)
+@router.get("/review", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def review_list_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Reading sessions the caller may review (admins: all; readers: their own)."""
     user = page_user(request, ctx, session)
@@ -71,7 +72,7 @@ def review_list_page(request: Request, ctx: ContextDep, session: SessionDep) -> 
     return render(request, "review_list.html", user)
 
 
-@router.get("/review/sessions/{session_id}", response_class=HTMLResponse)
+@router.get("/review/sessions/{session_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def review_session_page(session_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Replay and heatmap of one session (the data API decides who may see it)."""
     user = page_user(request, ctx, session)
@@ -80,7 +81,7 @@ def review_session_page(session_id: int, request: Request, ctx: ContextDep, sess
     return render(request, "review_session.html", user, session_id=session_id)
 
 
-@router.get("/review/cases/{case_id}", response_class=HTMLResponse)
+@router.get("/review/cases/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def review_case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Heatmap of a case aggregated over the sessions the caller may see."""
     user = page_user(request, ctx, session)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from server import audit
+from server.auth.scopes import require_scope
 from server.cases.service import visible_case
 from server.deps import CurrentUser, SessionDep
 from server.models import SessionEvent, SessionStatus
@@ -53,7 +54,12 @@ router.include_router(ws_router)
 HeatmapSize = Annotated[int, Query(ge=4, le=256, description="Heatmap grid side.")]
 
 
-@router.post("/api/sessions", response_model=SessionPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/sessions",
+    response_model=SessionPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[require_scope("write")],
+)
 def create_session(
     body: SessionCreate, request: Request, session: SessionDep, user: CurrentUser
 ) -> SessionPublic:
@@ -65,7 +71,7 @@ def create_session(
     return service.session_public(reading, None)
 
 
-@router.get("/api/sessions", response_model=list[SessionPublic])
+@router.get("/api/sessions", response_model=list[SessionPublic], dependencies=[require_scope("read")])
 def list_sessions(
     session: SessionDep,
     user: CurrentUser,
@@ -80,13 +86,15 @@ def list_sessions(
     return service.publics(session, service.list_sessions(session, user, filters, limit=limit, offset=offset))
 
 
-@router.get("/api/sessions/{session_id}", response_model=SessionPublic)
+@router.get("/api/sessions/{session_id}", response_model=SessionPublic, dependencies=[require_scope("read")])
 def get_session(session_id: int, session: SessionDep, user: CurrentUser) -> SessionPublic:
     reading = service.visible_session(session, user, session_id)
     return service.publics(session, [reading])[0]
 
 
-@router.patch("/api/sessions/{session_id}", response_model=SessionPublic)
+@router.patch(
+    "/api/sessions/{session_id}", response_model=SessionPublic, dependencies=[require_scope("write")]
+)
 def update_session(
     session_id: int, body: SessionUpdate, session: SessionDep, user: CurrentUser
 ) -> SessionPublic:
@@ -95,7 +103,9 @@ def update_session(
     return service.session_public(reading, None)
 
 
-@router.post("/api/sessions/{session_id}/finish", response_model=SessionPublic)
+@router.post(
+    "/api/sessions/{session_id}/finish", response_model=SessionPublic, dependencies=[require_scope("write")]
+)
 def finish_session(
     session_id: int, body: SessionFinish, request: Request, session: SessionDep, user: CurrentUser
 ) -> SessionPublic:
@@ -124,6 +134,7 @@ def get_session_events(session_id: int, session: SessionDep, user: CurrentUser) 
     "/api/sessions/{session_id}/samples",
     response_model=SamplesPublic,
     responses={200: {"content": {"text/csv": {}}}},
+    dependencies=[require_scope("read")],
 )
 def get_samples(
     session_id: int,
@@ -156,7 +167,9 @@ def _heatmap_public(heatmap: heatmaps.Heatmap, size: int) -> HeatmapPublic:
     )
 
 
-@router.get("/api/sessions/{session_id}/heatmap", response_model=HeatmapPublic)
+@router.get(
+    "/api/sessions/{session_id}/heatmap", response_model=HeatmapPublic, dependencies=[require_scope("read")]
+)
 def get_session_heatmap(
     session_id: int, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
 ) -> HeatmapPublic:
@@ -167,7 +180,9 @@ def get_session_heatmap(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
 
 
-@router.get("/api/cases/{case_id}/heatmap", response_model=HeatmapPublic)
+@router.get(
+    "/api/cases/{case_id}/heatmap", response_model=HeatmapPublic, dependencies=[require_scope("read")]
+)
 def get_case_heatmap(
     case_id: int, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
 ) -> HeatmapPublic:

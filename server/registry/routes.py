@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from server import audit
+from server.auth.scopes import require_scope
 from server.cases.service import PIXELS_FILE, visible_case
 from server.deps import AdminUser, ContextDep, CurrentUser, PrincipalDep, SessionDep
 from server.models import ModelVersion
@@ -57,7 +58,7 @@ def _file_sha256(path: Path) -> str:
     return digest
 
 
-@router.get("/models", response_model=list[ModelPublic])
+@router.get("/models", response_model=list[ModelPublic], dependencies=[require_scope("read")])
 def list_models(
     ctx: ContextDep, session: SessionDep, _user: CurrentUser, dataset_id: int | None = None
 ) -> list[ModelPublic]:
@@ -69,12 +70,12 @@ def list_models(
     return [model_public(v, blobs) for v in session.scalars(stmt)]
 
 
-@router.get("/models/{model_id}", response_model=ModelPublic)
+@router.get("/models/{model_id}", response_model=ModelPublic, dependencies=[require_scope("read")])
 def get_model(model_id: int, ctx: ContextDep, session: SessionDep, _user: CurrentUser) -> ModelPublic:
     return model_public(versions.get_version(session, model_id), BlobStore(ctx.settings.blob_dir))
 
 
-@router.get("/models/{model_id}/card")
+@router.get("/models/{model_id}/card", dependencies=[require_scope("read")])
 def get_model_card(model_id: int, ctx: ContextDep, session: SessionDep, _user: CurrentUser) -> dict[str, Any]:
     """The trainer's model card plus the registry's view (version, lineage, active flag, checksums)."""
     version = versions.get_version(session, model_id)
@@ -98,7 +99,7 @@ def get_model_card(model_id: int, ctx: ContextDep, session: SessionDep, _user: C
     }
 
 
-@router.get("/models/{model_id}/export", response_class=FileResponse)
+@router.get("/models/{model_id}/export", response_class=FileResponse, dependencies=[require_scope("export")])
 def export_model(
     model_id: int,
     request: Request,
@@ -107,11 +108,7 @@ def export_model(
     principal: PrincipalDep,
     format: Annotated[Literal["onnx", "torchscript", "safetensors"], Query()],
 ) -> FileResponse:
-    """Stream an export (admins, or a token with the ``export`` scope); sha256 in ``X-Checksum-SHA256``."""
-    if not (principal.is_admin or (principal.via == "token" and "export" in principal.scopes)):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "exporting models needs an admin or the 'export' scope"
-        )
+    """Stream an export (the ``export`` scope, which only admins hold); sha256 in ``X-Checksum-SHA256``."""
     version = versions.get_version(session, model_id)
     name = EXPORT_FILES[format]
     path = BlobStore(ctx.settings.blob_dir).path(f"{version.artifact_dir}/{name}")
@@ -145,7 +142,7 @@ def export_model(
     )
 
 
-@router.post("/models/{model_id}/promote", response_model=ModelPublic)
+@router.post("/models/{model_id}/promote", response_model=ModelPublic, dependencies=[require_scope("write")])
 def promote_model(
     model_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
 ) -> ModelPublic:
@@ -174,7 +171,9 @@ def promote_model(
     return model_public(version, BlobStore(ctx.settings.blob_dir))
 
 
-@router.post("/models/{model_id}/embed", response_model=EmbeddingPublic)
+@router.post(
+    "/models/{model_id}/embed", response_model=EmbeddingPublic, dependencies=[require_scope("predict")]
+)
 def embed_image(
     model_id: int,
     ctx: ContextDep,
@@ -223,7 +222,7 @@ def _decode_upload(data: bytes, max_pixels: int) -> Any:
         ) from None
 
 
-@router.get("/cases/{case_id}/similar", response_model=SimilarPublic)
+@router.get("/cases/{case_id}/similar", response_model=SimilarPublic, dependencies=[require_scope("read")])
 def get_similar_cases(
     case_id: int, session: SessionDep, user: CurrentUser, k: Annotated[int, Query(ge=1, le=50)] = 5
 ) -> SimilarPublic:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from server.auth.scopes import require_scope
 from server.deps import AdminUser, SessionDep
 from server.models import Role, User
 from server.users import service
@@ -44,7 +45,7 @@ class UserPublic(BaseModel):
     created_at: datetime
 
 
-@router.get("", response_model=list[UserPublic])
+@router.get("", response_model=list[UserPublic], dependencies=[require_scope("read")])
 def list_users(session: SessionDep, _admin: AdminUser, role: Role | None = None) -> list[User]:
     stmt = select(User).order_by(User.id)
     if role is not None:
@@ -52,7 +53,9 @@ def list_users(session: SessionDep, _admin: AdminUser, role: Role | None = None)
     return list(session.scalars(stmt))
 
 
-@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=UserPublic, status_code=status.HTTP_201_CREATED, dependencies=[require_scope("write")]
+)
 def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> User:
     return service.create_user(
         session,
@@ -63,7 +66,7 @@ def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> Use
     )
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
+@router.patch("/{user_id}", response_model=UserPublic, dependencies=[require_scope("write")])
 def update_user(user_id: int, body: UserUpdate, session: SessionDep, admin: AdminUser) -> User:
     user = session.get(User, user_id)
     if user is None:

@@ -95,6 +95,26 @@ def test_read_only_token_cannot_write(app_client: TestClient, users: Users) -> N
     assert "write" in r.json()["detail"]
 
 
+def test_write_only_token_cannot_read(app_client: TestClient, users: Users) -> None:
+    token = token_for(app_client, "admin", scope="write")
+    r = app_client.get("/api/datasets", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403
+    assert "'read' scope" in r.json()["detail"]
+
+
+def test_token_scopes_follow_the_users_current_role(app_client: TestClient, users: Users) -> None:
+    """A token issued to an admin stops carrying admin-only scopes once the user is demoted."""
+    admin = {"Authorization": f"Bearer {token_for(app_client, 'admin', scope='read write export')}"}
+    app_client.patch(f"/api/users/{users.reader2.id}", json={"role": "admin"}, headers=admin)
+    bob = {"Authorization": f"Bearer {token_for(app_client, 'bob', scope='read write export')}"}
+    assert app_client.get("/api/models/1/export?format=onnx", headers=bob).status_code == 404
+    app_client.patch(f"/api/users/{users.reader2.id}", json={"role": "reader"}, headers=admin)
+    refused = app_client.get("/api/models/1/export?format=onnx", headers=bob)
+    assert refused.status_code == 403 and "'export' scope" in refused.json()["detail"]
+    r = app_client.post("/api/auth/token", data={"username": "bob", "password": PASSWORD, "scope": "export"})
+    assert r.status_code == 403
+
+
 def _csrf_from(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "login page has no CSRF field"

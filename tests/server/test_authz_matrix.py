@@ -1,23 +1,36 @@
-"""Every route x {anonymous, reader, admin} -> expected status.
+"""Every route x {anonymous, reader, admin} -> expected status, and every route's scope.
 
 The matrix must name every route the application serves: a new route without an entry fails
 ``test_matrix_covers_every_route``. Path parameters are filled from ``World`` (a case on the
 reader's worklist, the reader's id, ...). Roles are tried in the order anonymous, reader, admin so
-an admin's state change never hides a reader's outcome.
+an admin's state change never hides a reader's outcome. The reader holds every scope a reader may;
+the admin's token carries *only* the scope the route declares, so the declaration is shown to be
+enough, and ``test_every_route_enforces_its_scope`` shows it is needed: generated from the app's
+routes, it fails for a route that declares no scope.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from PIL import Image
+from starlette.websockets import WebSocketDisconnect
 
+from server.auth.scopes import (
+    KNOWN_SCOPES,
+    WEBSOCKET_SCOPES,
+    PublicRoute,
+    ScopeRequirement,
+    declared_access,
+)
 from tests.conftest import Users, token_for
 from tests.support.routes import app_routes
 
@@ -223,17 +236,41 @@ def test_matrix_covers_every_route(app_client: TestClient) -> None:
     assert not missing, f"routes without an authorization-matrix entry: {sorted(missing)}"
 
 
+def _declarations(client: TestClient) -> dict[tuple[str, str], list[ScopeRequirement | PublicRoute]]:
+    found: dict[tuple[str, str], list[ScopeRequirement | PublicRoute]] = {}
+    for context in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
+        route = context.route
+        if isinstance(route, APIRoute):
+            for method in (context.methods or set()) - {"HEAD", "OPTIONS"}:
+                found[(method, context.path)] = declared_access(route)
+    return found
+
+
+def _required_scope(client: TestClient, route: tuple[str, str]) -> str | None:
+    """The scope the route declares (None for a public route)."""
+    (declared,) = _declarations(client)[route]
+    return declared.scope.value if isinstance(declared, ScopeRequirement) else None
+
+
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
 def test_authorization_matrix(route: tuple[str, str], app_client: TestClient, world: World) -> None:
     method, template = route
     expect = MATRIX[route]
-    tokens = {role: token_for(app_client, name) for role, name in (("reader", "alice"), ("admin", "admin"))}
+    scope = _required_scope(app_client, route) or "read"
+    tokens = {
+        "reader": token_for(app_client, "alice", scope="read write predict"),
+        "admin": token_for(app_client, "admin", scope=scope),
+    }
 
     def headers_for(role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {tokens[role]}"} if role in tokens else {}
 
     if expect.setup is not None:
-        expect.setup(app_client, world, headers_for)
+        full = {
+            "reader": tokens["reader"],
+            "admin": token_for(app_client, "admin", scope=" ".join(KNOWN_SCOPES)),
+        }
+        expect.setup(app_client, world, lambda role: {"Authorization": f"Bearer {full[role]}"})
     for role, wanted in (("anonymous", expect.anonymous), ("reader", expect.reader), ("admin", expect.admin)):
         kwargs = expect.request(world)
         response = app_client.request(
@@ -244,3 +281,49 @@ def test_authorization_matrix(route: tuple[str, str], app_client: TestClient, wo
         )
         if response.status_code >= 400 and template.startswith("/api"):
             assert "detail" in response.json()
+
+
+def test_every_route_declares_its_access(app_client: TestClient) -> None:
+    """Exactly one of require_scope / page_scope / public_route on every HTTP route."""
+    declarations = _declarations(app_client)
+    assert len(declarations) > 40, "route enumeration found too few routes"
+    wrong = {route: found for route, found in declarations.items() if len(found) != 1}
+    assert not wrong, f"routes without exactly one scope declaration (server/auth/scopes.py): {wrong}"
+    sockets = {
+        c.path
+        for c in iter_route_contexts(app_client.app.routes)  # type: ignore[attr-defined]
+        if isinstance(c.route, APIWebSocketRoute)
+    }
+    assert sockets and sockets <= set(WEBSOCKET_SCOPES), f"WebSocket routes without a scope: {sockets}"
+
+
+def test_every_route_enforces_its_scope(app_client: TestClient, users: Users) -> None:
+    """An admin token holding every scope but the declared one is refused on every route."""
+    tokens: dict[str, str] = {}
+    refused: list[str] = []
+    for (method, template), found in sorted(_declarations(app_client).items()):
+        (declared,) = found
+        if isinstance(declared, PublicRoute):
+            continue
+        scope = declared.scope.value
+        if scope not in tokens:
+            tokens[scope] = token_for(app_client, "admin", scope=" ".join(sorted(KNOWN_SCOPES - {scope})))
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        response = app_client.request(
+            method, path, headers={"Authorization": f"Bearer {tokens[scope]}"}, follow_redirects=False
+        )
+        if response.status_code != 403 or f"'{scope}' scope" not in response.text:
+            refused.append(f"{method} {template} ({scope}): {response.status_code} {response.text[:120]}")
+    assert not refused, "routes that did not enforce their declared scope:\n" + "\n".join(refused)
+
+
+@pytest.mark.parametrize("path", sorted(WEBSOCKET_SCOPES))
+def test_websockets_enforce_their_scope(path: str, app_client: TestClient, users: Users) -> None:
+    scope = WEBSOCKET_SCOPES[path].value
+    token = token_for(app_client, "admin", scope=" ".join(sorted(KNOWN_SCOPES - {scope})))
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        app_client.websocket_connect(f"{path}?token={token}&role=viewer") as ws,
+    ):
+        ws.receive_text()
+    assert closed.value.code not in (1000, 1001)

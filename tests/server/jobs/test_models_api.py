@@ -66,11 +66,14 @@ def test_export_streams_with_checksum_and_is_audited(
     assert bad.status_code == 422
 
 
-def test_export_needs_admin_or_export_scope(
+def test_export_needs_the_export_scope_even_for_admins(
     app_client: TestClient, auth: Auth, model_id: int, users: Users
 ) -> None:
     url = f"/api/models/{model_id}/export"
     assert app_client.get(url, params={"format": "onnx"}, headers=auth("alice")).status_code == 403
+    plain = token_for(app_client, "admin", scope="read write")
+    refused = app_client.get(url, params={"format": "onnx"}, headers={"Authorization": f"Bearer {plain}"})
+    assert refused.status_code == 403 and "'export' scope" in refused.json()["detail"]
     token = token_for(app_client, "admin", scope="read export")
     scoped = app_client.get(
         url, params={"format": "safetensors"}, headers={"Authorization": f"Bearer {token}"}
