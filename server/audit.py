@@ -7,13 +7,17 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from server.auth.client import client_address
 from server.models import AuditLog
 
 
 def client_ip(request: Request | None) -> str | None:
-    if request is None or request.client is None:
+    """The client's address (from ``X-Forwarded-For`` only behind a trusted proxy)."""
+    if request is None:
         return None
-    return request.client.host
+    ctx = getattr(request.app.state, "ctx", None)
+    proxies = ctx.settings.trusted_proxy_networks if ctx is not None else ()
+    return client_address(request, proxies)
 
 
 def record(

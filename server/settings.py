@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from server.auth.client import IPNetwork, parse_trusted_proxies
 
 #: The shipped secret. Fine for a laptop demo, refused in production mode.
 DEFAULT_SECRET_KEY = "mcgip-insecure-development-secret-change-me"
@@ -42,13 +44,27 @@ class Settings(BaseSettings):
 
     access_token_ttl_s: int = Field(default=12 * 3600, gt=0)
     session_cookie_ttl_s: int = Field(default=12 * 3600, gt=0)
-    login_attempts: int = Field(default=10, gt=0, description="Failed logins allowed per window.")
+    login_attempts: int = Field(
+        default=10, gt=0, description="Failed logins allowed per account and client inside the window."
+    )
     login_window_s: int = Field(default=300, gt=0)
+    #: Reverse proxies (addresses or CIDR networks, comma-separated in the environment) whose
+    #: ``X-Forwarded-For`` names the client; from anyone else the header is ignored.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     demo_admin_password: str | None = None
     demo_reader_password: str | None = None
 
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            parse_trusted_proxies([str(v) for v in value])  # refuse a bad entry at start-up
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -72,6 +88,10 @@ class Settings(BaseSettings):
     def uid_salt(self) -> bytes:
         """Key used to remap DICOM UIDs consistently during de-identification."""
         return (self.deid_salt or f"deid:{self.secret_key}").encode()
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @property
     def blob_dir(self) -> Path:

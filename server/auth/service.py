@@ -13,17 +13,18 @@ from server.models import User
 
 
 def login(session: Session, ctx: AppContext, request: Request, username: str, password: str) -> User:
-    """Check credentials, enforcing the failed-login rate limit per client and per username.
+    """Check credentials, backing off per account *and* client after repeated failures.
 
     Raises:
-        HTTPException: 429 while rate-limited, 401 for wrong credentials or a disabled account.
+        HTTPException: 429 (with ``Retry-After``) while this client is backing off for this account,
+            401 for wrong credentials or a disabled account.
     """
-    keys = (f"ip:{audit.client_ip(request)}", f"user:{username.lower()}")
-    wait = ctx.login_limiter.retry_after(*keys)
+    key = ctx.login_limiter.key(username, audit.client_ip(request))
+    wait = ctx.login_limiter.retry_after(key)
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins; retry in {wait} s",
+            f"too many failed logins for this account from your address; retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
     user = session.scalar(select(User).where(User.username == username))
@@ -32,7 +33,7 @@ def login(session: Session, ctx: AppContext, request: Request, username: str, pa
         or user is None
         or not user.is_active
     ):
-        ctx.login_limiter.record_failure(*keys)
+        ctx.login_limiter.record_failure(key)
         audit.record(
             session,
             "login_failed",
@@ -47,6 +48,6 @@ def login(session: Session, ctx: AppContext, request: Request, username: str, pa
             "incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    ctx.login_limiter.reset(keys[1])
+    ctx.login_limiter.reset(key)
     audit.record(session, "login", user_id=user.id, request=request)
     return user

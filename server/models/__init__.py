@@ -1,6 +1,6 @@
 """All ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, autoincrement_key, utcnow
 from server.models.cases import Annotation, Assignment, Case, Dataset, ImageKind, StoredImage
 from server.models.learning import AuditLog, Job, JobState, ModelVersion, Pair
 from server.models.operations import CaseEmbedding, MinedSession, WorkerHeartbeat
@@ -13,6 +13,13 @@ from server.models.reading import (
     SessionStatus,
 )
 from server.models.users import Role, User
+
+# Ids are never handed out twice: on SQLite an INTEGER PRIMARY KEY without AUTOINCREMENT reuses
+# the highest id after that row is deleted (e.g. a session lost with its server), so a client that
+# kept the old id would silently address a different row. PostgreSQL sequences never reuse.
+for _table in Base.metadata.tables.values():
+    if autoincrement_key(_table):
+        _table.dialect_kwargs["sqlite_autoincrement"] = True
 
 __all__ = [
     "Annotation",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, DateTime, Integer, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -26,6 +26,12 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def autoincrement_key(table: Table) -> bool:
+    """Whether the table's key is one integer column the database numbers (AUTOINCREMENT-able)."""
+    keys = list(table.primary_key.columns)
+    return len(keys) == 1 and isinstance(keys[0].type, Integer) and not keys[0].foreign_keys
 
 
 def created_at_column() -> Mapped[datetime]:
