@@ -11,8 +11,8 @@ from fastapi.responses import Response
 from PIL import Image
 from sqlalchemy import select
 
-from server.auth.scopes import require_scope
 from server import audit
+from server.auth.scopes import require_scope
 from server.cases import service
 from server.cases.schemas import (
     AnnotationPublic,

@@ -122,7 +122,11 @@ def finish_session(
     return service.publics(session, [reading])[0]
 
 
-@router.get("/api/sessions/{session_id}/events", response_model=list[SessionEventPublic])
+@router.get(
+    "/api/sessions/{session_id}/events",
+    response_model=list[SessionEventPublic],
+    dependencies=[require_scope("read")],
+)
 def get_session_events(session_id: int, session: SessionDep, user: CurrentUser) -> list[SessionEvent]:
     """The session's events (imported transcripts), in time order."""
     reading = service.visible_session(session, user, session_id)
