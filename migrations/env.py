@@ -36,9 +36,22 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(_url())
     with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table by copy, DROP and rename. With foreign keys enforced,
+            # dropping a parent table deletes (ON DELETE CASCADE) every child row first. The pragma
+            # only works outside a transaction, so it is set before the migrations begin one.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
         _configure(conn)
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
     engine.dispose()
 
 

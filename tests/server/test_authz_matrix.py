@@ -156,6 +156,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/cases/{case_id}/assignments"): Expect(401, 403, 201, _assignment),
     ("DELETE", "/api/cases/{case_id}/assignments/{reader_id}"): Expect(401, 403, 204),
     ("GET", "/api/worklist"): Expect(401, 200, 200),
+    # Skipping acts on the caller's own worklist; the admin has none, so the case is not found.
+    ("PUT", "/api/worklist/{case_id}/skip"): Expect(401, 200, 404),
+    ("DELETE", "/api/worklist/{case_id}/skip"): Expect(401, 200, 404),
     ("POST", "/api/jobs"): Expect(401, 403, 201, _pairs_job),
     ("GET", "/api/jobs"): Expect(401, 403, 200),
     ("GET", "/api/jobs/{job_id}"): Expect(401, 403, 200, setup=_finished_job),
