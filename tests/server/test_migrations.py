@@ -49,10 +49,10 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
 
 
 def test_autoincrement_rebuild_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> None:
-    """0005 rebuilds SQLite tables with AUTOINCREMENT; no row is lost (no cascade from the rebuild of a
+    """0006 rebuilds SQLite tables with AUTOINCREMENT; no row is lost (no cascade from the rebuild of a
     parent table) and the highest id of a deleted row is not handed out again."""
     url = f"sqlite:///{tmp_path / 'ids.db'}"
-    migrate.upgrade(url, "0004")
+    migrate.upgrade(url, "0005")
     engine = make_engine(url)
     now = "2026-01-01 00:00:00"
     with engine.begin() as conn:
@@ -91,7 +91,7 @@ def test_autoincrement_rebuild_keeps_rows_and_stops_id_reuse(tmp_path: Path) -> 
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
     assert new_id == 5
-    migrate.downgrade(url, "0004")
+    migrate.downgrade(url, "0005")
     engine = make_engine(url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM cases").scalar() == 4

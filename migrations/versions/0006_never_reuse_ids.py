@@ -6,8 +6,8 @@ indexes and constraints copied; ``migrations/env.py`` turns foreign-key enforcem
 rebuild so dropping the old table cascades nothing). PostgreSQL sequences never reuse a value, so
 there is nothing to do there.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03 08:45:00.000000
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
