@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "step": "bench.step",
     "mcgip-vs-baseline": "bench.mcgip_vs_baseline",
     "loop": "bench.loop",
+    "import": "bench.import_gaze",
 }
 
 

@@ -9,10 +9,10 @@ the *needed* columns only. Every bad value is still reported with its file line.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,6 @@ from numpy.typing import NDArray
 from server.interchange.records import RowError
 
 FloatArray = NDArray[np.float64]
-BLOCK_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -78,44 +77,221 @@ def read_header(path: Path, errors: list[RowError]) -> list[str] | None:
     return [h.strip() for h in header]
 
 
-def _blocks(path: Path, width: int, errors: list[RowError]) -> Iterator[tuple[list[list[str]], list[int]]]:
-    """Data rows (padded to ``width``) and their start lines, ``BLOCK_ROWS`` at a time."""
+CHUNK_BYTES = 4 * 1024 * 1024
+_NL, _CR, _COMMA, _QUOTE = 10, 13, 44, 34
+_PAD = 64
+_DIGIT0, _DOT, _MINUS = 48, 46, 45
+_POW10 = 10.0 ** np.arange(23)
+
+
+@dataclass
+class _FastBlock:
+    """Rows of a block without quotes, every row with exactly the header's cell count: cells are
+    located by their byte offsets and never become Python strings."""
+
+    buf: NDArray[np.uint8]
+    line_start: NDArray[np.int64]
+    line_end: NDArray[np.int64]
+    commas: NDArray[np.int64]
+    lines: list[int]
+    _padded: NDArray[np.uint8] | None = None
+
+    def chars(self, j: int) -> NDArray[np.uint8]:
+        """Cells of column ``j`` as an ``(n, width)`` byte matrix, zero-padded on the right."""
+        start = self.line_start if j == 0 else self.commas[:, j - 1] + 1
+        end = self.line_end if j == self.commas.shape[1] else self.commas[:, j]
+        lengths = end - start
+        width = max(int(lengths.max(initial=0)), 1)
+        if width <= _PAD:
+            # Rows of a strided view starting at every cell: one gather, no index matrix.
+            windows = np.lib.stride_tricks.as_strided(
+                self.padded, shape=(self.buf.shape[0], width), strides=(1, 1), writeable=False
+            )
+            chars = windows[start]
+        else:
+            chars = self.padded[np.minimum(start[:, None] + np.arange(width), self.padded.shape[0] - 1)]
+        chars[np.arange(width) >= lengths[:, None]] = 0
+        return chars
+
+    def column(self, j: int) -> NDArray[np.bytes_]:
+        """Cells of column ``j`` as a fixed-width bytes array."""
+        chars = self.chars(j)
+        return np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel()
+
+    @property
+    def padded(self) -> NDArray[np.uint8]:
+        if self._padded is None:
+            self._padded = np.concatenate([self.buf, np.zeros(_PAD, dtype=np.uint8)])
+        return self._padded
+
+    def cells(self, j: int) -> list[str]:
+        return [c.decode("utf-8", "replace") for c in self.column(j).tolist()]
+
+
+@dataclass
+class _SlowBlock:
+    """Rows parsed by the csv module (quotes, short or long rows, blank lines)."""
+
+    rows: list[list[str]]
+    lines: list[int]
+
+    def cells(self, j: int) -> list[str]:
+        return [r[j] for r in self.rows]
+
+
+def _fast(block: bytes, first_line: int, width: int) -> _FastBlock | None:
+    buf = np.frombuffer(block, dtype=np.uint8)
+    nl = np.flatnonzero(buf == _NL)
+    commas = np.flatnonzero(buf == _COMMA)
+    n = nl.shape[0]
+    if n == 0 or commas.shape[0] != n * (width - 1):
+        return None
+    grid = commas.reshape(n, width - 1)
+    # Sorted offsets and the right total: every row has width - 1 commas exactly when each row's
+    # last comma lies before its newline and the next row's first comma after it.
+    if width > 1 and ((grid[:, -1] > nl).any() or (grid[1:, 0] < nl[:-1]).any()):
+        return None
+    line_start = np.concatenate([[0], nl[:-1] + 1]).astype(np.int64)
+    crlf = np.zeros(n, dtype=bool)
+    crlf[nl > 0] = buf[nl[nl > 0] - 1] == _CR
+    line_end = (nl - crlf).astype(np.int64)
+    if (line_end <= line_start).any():
+        return None  # a blank line: let the csv module skip it
+    return _FastBlock(buf, line_start, line_end, grid.astype(np.int64),
+                      list(range(first_line, first_line + n)))  # fmt: skip
+
+
+def _slow(text: str, first_line: int, width: int, path: Path, errors: list[RowError]) -> _SlowBlock:
+    rows: list[list[str]] = []
+    kept: list[int] = []
+    reader = csv.reader(io.StringIO(text))
+    last = 0
+    try:
+        for row in reader:
+            line = first_line + last
+            last = reader.line_num
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) > width:
+                errors.append(RowError(path, line, f"{len(row)} cells but the header has {width} columns"))
+                continue
+            rows.append(row + [""] * (width - len(row)))
+            kept.append(line)
+    except csv.Error as exc:
+        errors.append(RowError(path, first_line + reader.line_num, f"not readable as CSV: {exc}"))
+    return _SlowBlock(rows, kept)
+
+
+def _cut(data: bytes) -> int:
+    """Where a block may end: after the last newline that is not inside a quoted cell (0: none)."""
+    cut = data.rfind(b"\n") + 1
+    if cut == 0 or b'"' not in data[:cut]:
+        return cut
+    buf = np.frombuffer(data, dtype=np.uint8, count=cut)
+    quotes = np.cumsum(buf == _QUOTE)
+    nl = np.flatnonzero(buf == _NL)
+    even = nl[quotes[nl] % 2 == 0]
+    return int(even[-1]) + 1 if even.size else 0
+
+
+def _header_lines(path: Path) -> int:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         next(reader, None)
-        last = reader.line_num
-        try:
-            while True:
-                raw = list(islice(reader, BLOCK_ROWS))
-                if not raw:
+        return reader.line_num
+
+
+def _blocks(path: Path, width: int, errors: list[RowError]) -> Iterator[_FastBlock | _SlowBlock]:
+    """The data rows of ``path`` in blocks of about ``CHUNK_BYTES``."""
+    line = _header_lines(path) + 1
+    with path.open("rb") as handle:
+        head = handle.read(3)
+        pending = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+        skip = line - 1
+        while skip:
+            chunk = handle.read(CHUNK_BYTES)
+            pending += chunk
+            found = 0
+            for _ in range(skip):
+                found = pending.find(b"\n", found) + 1
+                if found == 0:
+                    break
+                skip -= 1
+            if found:
+                pending = pending[found:]
+            if not chunk:
+                break
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            data = pending + chunk
+            if chunk:
+                cut = _cut(data)
+                if cut == 0:
+                    pending = data
+                    continue
+                block, pending = data[:cut], data[cut:]
+            else:
+                block, pending = data, b""
+                if not block.strip():
                     return
-                end = reader.line_num
-                if end - last == len(raw):
-                    # One physical line per row (the usual case): lines follow without counting.
-                    lines = list(range(last + 1, end + 1))
-                else:
-                    # Quoted newlines somewhere in the block: count each row's start line.
-                    lines, line = [], last + 1
-                    for row in raw:
-                        lines.append(line)
-                        line += sum(cell.count("\n") for cell in row) + 1
-                last = end
-                rows, kept = raw, lines
-                if any(len(r) != width for r in raw):
-                    rows, kept = [], []
-                    for row, line in zip(raw, lines, strict=True):
-                        if not row or all(not cell.strip() for cell in row):
-                            continue
-                        if len(row) > width:
-                            errors.append(
-                                RowError(path, line, f"{len(row)} cells but the header has {width} columns")
-                            )
-                            continue
-                        rows.append(row + [""] * (width - len(row)))
-                        kept.append(line)
-                yield rows, kept
-        except (csv.Error, UnicodeDecodeError) as exc:
-            errors.append(RowError(path, reader.line_num or None, f"not readable as CSV: {exc}"))
+                if not block.endswith(b"\n"):
+                    block += b"\n"
+            fast = None if b'"' in block else _fast(block, line, width)
+            if fast is not None:
+                yield fast
+            else:
+                try:
+                    text = block.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    errors.append(RowError(path, line, f"not readable as UTF-8 text: {exc}"))
+                    return
+                yield _slow(text, line, width, path, errors)
+            line += block.count(b"\n")
+            if not chunk:
+                return
+
+
+def _decimals(chars: NDArray[np.uint8]) -> FloatArray | None:
+    """Plain decimals (``-12.345``: at most 15 digits, no exponent) parsed with array arithmetic.
+
+    The digits form an exact integer m and the value is m / 10^k, one correctly rounded division,
+    so the result equals a correct parse of the text. None when any cell is something else.
+    """
+    n, width = chars.shape
+    digit = (chars >= _DIGIT0) & (chars <= _DIGIT0 + 9)
+    dot = chars == _DOT
+    minus = chars == _MINUS
+    if not (digit | dot | minus | (chars == 0)).all():
+        return None
+    if minus[:, 1:].any() or (dot.sum(axis=1) > 1).any():
+        return None
+    n_digits = digit.sum(axis=1)
+    if (n_digits == 0).any() or (n_digits > 15).any():
+        return None
+    mantissa = np.zeros(n, dtype=np.int64)
+    for k in range(width):
+        d = digit[:, k]
+        mantissa = np.where(d, mantissa * 10 + (chars[:, k].astype(np.int64) - _DIGIT0), mantissa)
+    has_dot = dot.any(axis=1)
+    dot_at = np.where(has_dot, dot.argmax(axis=1), width)
+    after = (digit & (np.arange(width) > dot_at[:, None])).sum(axis=1)
+    values = mantissa.astype(np.float64) / _POW10[after]
+    return np.where(minus[:, 0], -values, values)
+
+
+def _fast_numbers(block: _FastBlock, j: int, spec: Number) -> FloatArray | None:
+    """The column parsed without Python objects, or None when some cell needs a closer look
+    (empty, not a number, not finite, below the minimum)."""
+    chars = block.chars(j)
+    values = _decimals(chars) if chars.shape[1] <= 17 else None
+    if values is None:
+        try:
+            values = np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel().astype(np.float64)
+        except ValueError:
+            return None
+    if not np.isfinite(values).all() or (spec.minimum is not None and (values < spec.minimum).any()):
+        return None
+    return values
 
 
 def _to_numbers(
@@ -169,24 +345,39 @@ def read_columns(
     code_parts: dict[str, list[NDArray[np.int32]]] = {k: [] for k in keys}
     lookup: dict[str, dict[str, int]] = {k: {} for k in keys}
     line_parts: list[NDArray[np.int64]] = []
-    for rows, lines in _blocks(path, len(header), errors):
-        if not rows:
+    for block in _blocks(path, len(header), errors):
+        lines = block.lines
+        if not lines:
             continue
         line_parts.append(np.asarray(lines, dtype=np.int64))
         for spec in numbers:
             j = index[spec.name]
-            num_parts[spec.name].append(_to_numbers(path, [r[j] for r in rows], lines, spec, errors))
+            values = _fast_numbers(block, j, spec) if isinstance(block, _FastBlock) else None
+            if values is None:
+                values = _to_numbers(path, block.cells(j), lines, spec, errors)
+            num_parts[spec.name].append(values)
         for key in keys:
             j = index[key]
             table = lookup[key]
             # Keys repeat for thousands of rows: store small codes, not one string per row.
-            code_parts[key].append(
-                np.fromiter(
-                    (table.setdefault(r[j].strip(), len(table)) for r in rows),
+            if isinstance(block, _FastBlock):
+                # Keys come in long runs (one session, one image): look up each run once.
+                cells = block.column(j)
+                starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
+                firsts = cells[starts].tolist()
+                codes = np.array(
+                    [table.setdefault(v.decode("utf-8", "replace").strip(), len(table)) for v in firsts],
                     dtype=np.int32,
-                    count=len(rows),
                 )
-            )
+                code_parts[key].append(np.repeat(codes, np.diff(np.append(starts, cells.shape[0]))))
+            else:
+                code_parts[key].append(
+                    np.fromiter(
+                        (table.setdefault(c.strip(), len(table)) for c in block.cells(j)),
+                        dtype=np.int32,
+                        count=len(lines),
+                    )
+                )
     empty_f: FloatArray = np.zeros(0, dtype=np.float64)
     empty_i: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
     return Columns(

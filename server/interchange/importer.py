@@ -36,6 +36,8 @@ from server.reading.store import FrameIn, store_frames
 logger = logging.getLogger(__name__)
 
 CHUNK_SAMPLES = MAX_SAMPLES_PER_FRAME
+#: Samples buffered before a batch of sessions is written (~30 MB of samples).
+BATCH_SAMPLES = 200_000
 BUNDLE_KEY_PREFIX = "bundle:"
 #: Not an argon2 hash: verification always fails, so the account can never log in.
 UNUSABLE_PASSWORD = "!imported"
@@ -102,11 +104,16 @@ def case_lookup(
         create: Called for an external id the dataset lacks; may create the case.
     """
     cache: dict[str, CaseImage | None] = {}
+    stored: dict[str, tuple[int, int, int, float, float, int, bool]] = {}
+    loaded = False
 
     def lookup(external_id: str) -> CaseImage | None:
-        if external_id not in cache:
-            row = session.execute(
+        nonlocal loaded
+        if not loaded:
+            # One query for the whole dataset: a data set import asks for thousands of images.
+            query = (
                 select(
+                    Case.external_id,
                     Case.id,
                     StoredImage.width,
                     StoredImage.height,
@@ -116,8 +123,12 @@ def case_lookup(
                     StoredImage.has_dicom,
                 )
                 .join(StoredImage, StoredImage.case_id == Case.id)
-                .where(Case.dataset_id == dataset.id, Case.external_id == external_id)
-            ).first()
+                .where(Case.dataset_id == dataset.id, Case.external_id.is_not(None))
+            )
+            stored.update((row[0], tuple(row[1:])) for row in session.execute(query))  # type: ignore[misc]
+            loaded = True
+        if external_id not in cache:
+            row = stored.get(external_id)
             image = None
             if row is not None:
                 case_id, width, height, center, wl_width, bits, from_dicom = row
@@ -188,6 +199,8 @@ def import_records(
     errors: list[RowError] = []
     report = report or ImportReport()
     users: dict[str, User | None] = {}
+    batch = _Batch(session, report)
+    known_keys: set[str] | None = None
     for record in records:
         bundle = is_bundle_record(record)
         if not bundle:
@@ -226,15 +239,19 @@ def import_records(
         assert case is not None and name is not None
         user = users[name]
         assert user is not None
-        if _duplicate(session, record, case.case_id, user.id):
+        if bundle:
+            duplicate = _duplicate(session, record, case.case_id, user.id)
+        else:
+            if known_keys is None:
+                known_keys = _imported_keys(session, dataset)
+            duplicate = record.key in known_keys
+        if duplicate:
             report.skipped.append(record.key)
             continue
-        report.created.append(_create(session, record, case.case_id, user.id))
-        report.session_ids[record.key] = report.created[-1]
-        report.samples += int(record.samples.shape[0])
-        report.events += len(record.events)
+        batch.add(record, case.case_id, user.id)
     if errors:
         raise ImportFailed(errors)
+    batch.write()
     logger.info(
         "imported %d sessions (%d samples); %d already present",
         len(report.created),
@@ -258,53 +275,96 @@ def _pseudonymous_reader(session: Session, username: str) -> User:
     return user
 
 
-def _create(session: Session, record: SessionRecord, case_id: int, reader_id: int) -> int:
-    reading = ReadingSession(
-        case_id=case_id,
-        reader_id=reader_id,
-        source=record.source,
-        source_info=record.source_info,
-        display_info=record.display_info,
-        status=SessionStatus.open,
+def _imported_keys(session: Session, dataset: Dataset) -> set[str]:
+    """Import keys of the dataset's sessions imported before (one query for the whole import)."""
+    query = (
+        select(ReadingSession.source_info)
+        .join(Case, Case.id == ReadingSession.case_id)
+        .where(Case.dataset_id == dataset.id, ReadingSession.source == "import")
     )
-    if record.started_at is not None:
-        reading.started_at = record.started_at
-    session.add(reading)
-    session.flush()
-    frames = [
-        FrameIn(
-            session_id=reading.id,
-            reader_id=reader_id,
-            seq=seq,
-            samples=record.samples[start : start + CHUNK_SAMPLES],
-        )
-        for seq, start in enumerate(range(0, record.samples.shape[0], CHUNK_SAMPLES))
-    ]
-    results = store_frames(session, frames)
-    failed = [r for r in results if not r.inserted]
-    if failed:
-        # Cannot happen for a session created above; refuse rather than store a partial session.
-        raise RuntimeError(f"session {reading.id}: chunk not stored ({failed[0].code}: {failed[0].detail})")
-    session.refresh(reading)
-    reading.status = SessionStatus.finished
-    reading.finished_at = record.finished_at or utcnow()
-    if record.label is not None:
-        session.add(
-            DiagnosisLabel(
-                session_id=reading.id,
+    return {key for info in session.scalars(query) if (key := (info.get("import") or {}).get("key"))}
+
+
+class _Batch:
+    """Sessions written together: one session insert, one chunk insert and one status update per
+    batch instead of per session (a data set has thousands of short sessions). A batch holds at
+    most ``BATCH_SAMPLES`` samples, so memory stays bounded."""
+
+    def __init__(self, session: Session, report: ImportReport) -> None:
+        self.session = session
+        self.report = report
+        self.items: list[tuple[SessionRecord, int, int]] = []
+        self.samples = 0
+
+    def add(self, record: SessionRecord, case_id: int, reader_id: int) -> None:
+        self.items.append((record, case_id, reader_id))
+        self.samples += int(record.samples.shape[0])
+        if self.samples >= BATCH_SAMPLES:
+            self.write()
+
+    def write(self) -> None:
+        if not self.items:
+            return
+        session, report = self.session, self.report
+        readings = [
+            ReadingSession(
                 case_id=case_id,
                 reader_id=reader_id,
-                label=record.label.label,
-                confidence=record.label.confidence,
-                finding_box=record.label.finding_box,
-                attributes=record.label.attributes,
+                source=record.source,
+                source_info=record.source_info,
+                display_info=record.display_info,
+                status=SessionStatus.open,
+                **({"started_at": record.started_at} if record.started_at is not None else {}),
             )
-        )
-    session.add_all(
-        SessionEvent(
-            session_id=reading.id, kind=e.kind, t_ms=e.t_ms, t_end_ms=e.t_end_ms, text=e.text, data=e.data
-        )
-        for e in record.events
-    )
-    session.flush()
-    return reading.id
+            for record, case_id, reader_id in self.items
+        ]
+        session.add_all(readings)
+        session.flush()
+        frames = [
+            FrameIn(reading.id, reader_id, seq, record.samples[start : start + CHUNK_SAMPLES])
+            for reading, (record, _, reader_id) in zip(readings, self.items, strict=True)
+            for seq, start in enumerate(range(0, record.samples.shape[0], CHUNK_SAMPLES))
+        ]
+        results = store_frames(session, frames)
+        failed = [r for r in results if not r.inserted]
+        if failed:
+            # Cannot happen for sessions created above; refuse rather than store a partial session.
+            raise RuntimeError(f"chunk not stored ({failed[0].code}: {failed[0].detail})")
+        for reading, (record, case_id, reader_id) in zip(readings, self.items, strict=True):
+            # Chunk counters were updated by SQL: reload them when read, never write stale ones.
+            session.expire(reading, ["sample_count", "chunk_count"])
+            reading.status = SessionStatus.finished
+            reading.finished_at = record.finished_at or utcnow()
+            if record.label is not None:
+                session.add(
+                    DiagnosisLabel(
+                        session_id=reading.id,
+                        case_id=case_id,
+                        reader_id=reader_id,
+                        label=record.label.label,
+                        confidence=record.label.confidence,
+                        finding_box=record.label.finding_box,
+                        attributes=record.label.attributes,
+                    )
+                )
+            session.add_all(
+                SessionEvent(
+                    session_id=reading.id,
+                    kind=e.kind,
+                    t_ms=e.t_ms,
+                    t_end_ms=e.t_end_ms,
+                    text=e.text,
+                    data=e.data,
+                )
+                for e in record.events
+            )
+            report.created.append(reading.id)
+            report.session_ids[record.key] = reading.id
+            report.samples += int(record.samples.shape[0])
+            report.events += len(record.events)
+        session.flush()
+        # Written: let the ORM forget the rows so a long import does not keep them all.
+        for reading in readings:
+            session.expunge(reading)
+        self.items = []
+        self.samples = 0

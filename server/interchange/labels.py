@@ -35,8 +35,12 @@ def store_case_labels(
         Problems (a reference label outside the dataset's label set); nothing is changed for those.
     """
     errors: list[RowError] = []
+    images = {record.case_ref: lookup(record.case_ref) for record in labels}
+    ids = [image.case_id for image in images.values() if image is not None]
+    # One query for all the cases (a data set labels thousands).
+    cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(ids)))} if ids else {}
     for record in labels:
-        image = lookup(record.case_ref)
+        image = images[record.case_ref]
         if image is None:
             continue
         if record.reference_label is not None and record.reference_label not in dataset.label_set:
@@ -49,8 +53,7 @@ def store_case_labels(
                 )
             )
             continue
-        case = session.get(Case, image.case_id)
-        assert case is not None
+        case = cases[image.case_id]
         changed = False
         if record.reference_label is not None:
             if case.reference_label is None:
