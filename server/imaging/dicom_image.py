@@ -234,4 +234,32 @@ def dicom_metadata(ds: pydicom.Dataset, *, frames: int, transfer_syntax: UID) ->
     spacing = _spacing(ds)
     if spacing is not None:
         meta["pixel_spacing_mm"], meta["pixel_spacing_source"] = spacing
+    windows = tag_windows(ds)
+    if windows:
+        meta["dicom_windows"] = windows
     return meta
+
+
+def tag_windows(ds: pydicom.Dataset) -> list[dict[str, float]]:
+    """Every window the file proposes (WindowCenter/WindowWidth may hold several pairs), as
+    ``{"center", "width"}`` in modality units; the viewer offers them as presets. The free-text
+    explanation is not copied (it is not guaranteed to be free of identifying text)."""
+
+    def numbers(value: object) -> list[float]:
+        items = list(value) if isinstance(value, pydicom.multival.MultiValue) else [value]
+        out = []
+        for item in items:
+            try:
+                number = float(item)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return []
+            out.append(number)
+        return out
+
+    centers = numbers(ds.get("WindowCenter"))
+    widths = numbers(ds.get("WindowWidth"))
+    return [
+        {"center": c, "width": w}
+        for c, w in zip(centers, widths, strict=False)
+        if math.isfinite(c) and math.isfinite(w) and w > 0
+    ]

@@ -22,6 +22,7 @@ from server.deps import CurrentUser, SessionDep
 from server.models import SessionEvent, SessionStatus
 from server.reading import heatmaps, service
 from server.reading import samples as codec
+from server.reading.amend import amend_label
 from server.reading.schemas import (
     HeatmapPublic,
     SamplesPublic,
@@ -68,7 +69,7 @@ def create_session(
     audit.record(
         session, "session_open", user_id=user.id, request=request, target_type="session", target_id=reading.id
     )
-    return service.session_public(reading, None)
+    return service.publics(session, [reading])[0]
 
 
 @router.get("/api/sessions", response_model=list[SessionPublic], dependencies=[require_scope("read")])
@@ -100,7 +101,7 @@ def update_session(
 ) -> SessionPublic:
     """Merge keys into ``source_info`` (e.g. calibration results) while the session is open."""
     reading = service.update_session(session, user, session_id, body.source_info)
-    return service.session_public(reading, None)
+    return service.publics(session, [reading])[0]
 
 
 @router.post(
@@ -114,6 +115,25 @@ def finish_session(
     audit.record(
         session,
         "session_finish",
+        user_id=user.id,
+        request=request,
+        target_type="session",
+        target_id=reading.id,
+    )
+    return service.publics(session, [reading])[0]
+
+
+@router.put(
+    "/api/sessions/{session_id}/label", response_model=SessionPublic, dependencies=[require_scope("write")]
+)
+def amend_session_label(
+    session_id: int, body: SessionFinish, request: Request, session: SessionDep, user: CurrentUser
+) -> SessionPublic:
+    """Amend the diagnosis of the caller's finished session; the earlier version is kept in ``history``."""
+    reading = amend_label(session, user, session_id, body)
+    audit.record(
+        session,
+        "label_amend",
         user_id=user.id,
         request=request,
         target_type="session",

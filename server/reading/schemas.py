@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from server.models import SessionStatus
 
@@ -102,12 +102,21 @@ class LabelPublic(BaseModel):
     confidence: float | None
     finding_box: dict[str, Any] | None
     created_at: UtcDatetime
+    #: Earlier versions, oldest first, when the reader amended the diagnosis.
+    history: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _no_history(cls, value: object) -> object:
+        return [] if value is None else value
 
 
 class SessionPublic(BaseModel):
     id: int
     case_id: int
     reader_id: int
+    #: The reader's display name (else username), so pages never show bare ids.
+    reader_name: str = ""
     source: str
     source_info: dict[str, Any]
     display_info: dict[str, Any]
@@ -117,6 +126,9 @@ class SessionPublic(BaseModel):
     sample_count: int
     chunk_count: int
     label: LabelPublic | None
+    #: Why the quality gate keeps the session out of pair mining (None: passed or not checked).
+    quality_flag: str | None = None
+    quality_override: bool = False
 
 
 class SamplesPublic(BaseModel):

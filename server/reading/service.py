@@ -158,11 +158,14 @@ def labels_of(session: Session, session_ids: list[int]) -> dict[int, DiagnosisLa
     return {row.session_id: row for row in rows if row.session_id is not None}
 
 
-def session_public(reading: ReadingSession, label: DiagnosisLabel | None) -> SessionPublic:
+def session_public(
+    reading: ReadingSession, label: DiagnosisLabel | None, reader_name: str = ""
+) -> SessionPublic:
     return SessionPublic(
         id=reading.id,
         case_id=reading.case_id,
         reader_id=reading.reader_id,
+        reader_name=reader_name,
         source=reading.source,
         source_info=reading.source_info,
         display_info=reading.display_info,
@@ -172,12 +175,23 @@ def session_public(reading: ReadingSession, label: DiagnosisLabel | None) -> Ses
         sample_count=reading.sample_count,
         chunk_count=reading.chunk_count,
         label=LabelPublic.model_validate(label) if label else None,
+        quality_flag=reading.quality_flag,
+        quality_override=reading.quality_override,
     )
 
 
 def publics(session: Session, readings: list[ReadingSession]) -> list[SessionPublic]:
     labels = labels_of(session, [r.id for r in readings])
-    return [session_public(r, labels.get(r.id)) for r in readings]
+    names = reader_names(session, {r.reader_id for r in readings})
+    return [session_public(r, labels.get(r.id), names.get(r.reader_id, "")) for r in readings]
+
+
+def reader_names(session: Session, user_ids: set[int]) -> dict[int, str]:
+    """Display name (else username) per user id."""
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name, User.username).where(User.id.in_(user_ids)))
+    return {uid: display or username for uid, display, username in rows}
 
 
 def session_samples(session: Session, session_id: int) -> FloatArray:

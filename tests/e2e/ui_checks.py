@@ -54,3 +54,27 @@ def signed_in_page(browser: Any, base_url: str, username: str, password: str, **
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=whoami]")
     return page
+
+
+_CLIPPED = """(selector) => {
+  const root = document.querySelector(selector);
+  if (!root) return ['missing ' + selector];
+  const box = root.getBoundingClientRect();
+  const out = [];
+  if (box.right > window.innerWidth + 1 || box.left < -1) out.push(`${selector} outside the window`);
+  for (const node of root.querySelectorAll('*')) {
+    const r = node.getBoundingClientRect();
+    if (!r.width || !r.height || getComputedStyle(node).visibility === 'hidden') continue;
+    if (r.left < box.left - 1 || r.right > box.right + 1) {
+      const name = `${node.tagName.toLowerCase()}#${node.id}.${node.className}`;
+      out.push(`${name} [${Math.round(r.left)}, ${Math.round(r.right)}]`);
+    }
+  }
+  return out;
+}"""
+
+
+def clipped(page: Any, selector: str) -> list[str]:
+    """Elements inside ``selector`` that stick out of it left or right (cut off or scrolled away), and
+    the container itself when it leaves the window; vertical overflow is left to the panel's scroll."""
+    return list(page.evaluate(_CLIPPED, selector))

@@ -109,6 +109,17 @@ def _reader_session(client: TestClient, w: World, headers_for: Callable[[str], d
     w.ids["session_id"] = made.json()["id"]
 
 
+def _finished_reader_session(
+    client: TestClient, w: World, headers_for: Callable[[str], dict[str, str]]
+) -> None:
+    """A finished (labelled) reading session of the reader on the world's case."""
+    _reader_session(client, w, headers_for)
+    done = client.post(
+        f"/api/sessions/{w.ids['session_id']}/finish", headers=headers_for("reader"), json={"label": "a"}
+    )
+    assert done.status_code == 200, done.text
+
+
 def _model(client: TestClient, w: World, _headers_for: Callable[[str], dict[str, str]]) -> None:
     """A registered model version with tiny artifacts (a real ONNX graph for embedding)."""
     from server.storage import BlobStore
@@ -185,6 +196,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ),
     ("POST", "/api/sessions/{session_id}/finish"): Expect(
         401, 200, 403, _json({"label": "a"}), _reader_session
+    ),
+    ("PUT", "/api/sessions/{session_id}/label"): Expect(
+        401, 200, 403, _json({"label": "a"}), _finished_reader_session
     ),
     ("GET", "/api/sessions/{session_id}/samples"): Expect(401, 200, 200, setup=_reader_session),
     ("GET", "/api/sessions/{session_id}/events"): Expect(401, 200, 200, setup=_reader_session),

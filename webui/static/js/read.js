@@ -11,6 +11,9 @@ import { drainLeftovers, GazeStream } from './stream.js';
 import { openOutbox } from './outbox.js';
 import { ImageViewer } from './viewer/image-viewer.js';
 import { Shortcuts } from './viewer/shortcuts.js';
+import { formatWindow, valueStats, windowPresets } from './viewer/presets.js';
+import { renderTags } from './reading/tags.js';
+import { latestFinished, SubmittedLabel } from './reading/submitted.js';
 
 const root = document.getElementById('reader');
 const caseId = Number(root.dataset.caseId);
@@ -20,7 +23,9 @@ const finishStatus = document.getElementById('finish-status');
 const DRAIN_TIMEOUT_MS = 15000;
 
 // Exposed for diagnostics (and the browser tests): the live objects of this page.
-const page = { viewer: null, source: null, stream: null, session: null, recorder: null, form: null };
+const page = {
+  viewer: null, source: null, stream: null, session: null, recorder: null, form: null, presets: [], submitted: null,
+};
 window.mcgip = page;
 
 function setState(state) {
@@ -30,7 +35,40 @@ function setState(state) {
 function showView(viewer) {
   const { zoom } = viewer.view;
   document.getElementById('view-readout').textContent =
-    `zoom ${(zoom * 100).toFixed(0)}% · W ${viewer.wl.width.toFixed(0)} L ${viewer.wl.center.toFixed(0)}${viewer.invert ? ' · inverted' : ''}`;
+    `zoom ${(zoom * 100).toFixed(0)}% · ${formatWindow(viewer.wl.center, viewer.wl.width)}${viewer.invert ? ' · inverted' : ''}`;
+  const select = document.getElementById('wl-preset');
+  const match = page.presets.find((p) => Math.abs(p.center - viewer.wl.center) < 1e-6 && Math.abs(p.width - viewer.wl.width) < 1e-6);
+  select.value = match ? match.id : 'custom';
+}
+
+function showRuler(viewer) {
+  const out = document.getElementById('ruler-readout');
+  const length = viewer.rulerLength;
+  out.hidden = !length;
+  out.textContent = length ? `Ruler: ${length.text}` : '';
+  out.dataset.unit = length ? length.unit : '';
+}
+
+function bindPresets(viewer, image) {
+  page.presets = windowPresets(image, valueStats(viewer.image));
+  const select = document.getElementById('wl-preset');
+  select.replaceChildren(
+    ...page.presets.map((p) => el('option', { value: p.id }, `${p.name} (${formatWindow(p.center, p.width)})`)),
+    el('option', { value: 'custom', disabled: '' }, 'Custom (dragged)'));
+  select.addEventListener('change', () => applyPreset(viewer, select.value));
+  showView(viewer);
+}
+
+function applyPreset(viewer, id) {
+  const preset = page.presets.find((p) => p.id === id);
+  if (preset) viewer.setWindow(preset.center, preset.width);
+}
+
+function cyclePreset(viewer) {
+  const select = document.getElementById('wl-preset');
+  const i = page.presets.findIndex((p) => p.id === select.value);
+  const next = page.presets[(i + 1) % page.presets.length];
+  if (next) applyPreset(viewer, next.id);
 }
 
 function bindTools(viewer) {
@@ -48,6 +86,7 @@ function bindTools(viewer) {
   document.getElementById('invert-btn').addEventListener('click', () => viewer.toggleInvert());
   document.getElementById('reset-btn').addEventListener('click', () => viewer.reset());
   viewer.addEventListener('viewchange', () => showView(viewer));
+  viewer.addEventListener('rulerchange', () => showRuler(viewer));
 }
 
 function bindShortcuts(viewer, form, nav) {
@@ -67,6 +106,8 @@ function bindShortcuts(viewer, form, nav) {
     { keys: ['v'], label: 'Pan tool (left drag pans)', run: () => viewer.setTool('pan') },
     { keys: ['w'], label: 'Window/level tool (right drag always adjusts W/L)', run: () => viewer.setTool('wl') },
     { keys: ['b'], label: 'Finding box tool (drag a box on the image)', run: () => viewer.setTool('box') },
+    { keys: ['m'], label: 'Ruler (drag to measure; mm where the image gives its pixel spacing)', run: () => viewer.setTool('ruler') },
+    { keys: ['l'], label: 'Next window/level preset', run: () => cyclePreset(viewer) },
     { keys: ['Delete', 'Backspace'], label: 'Clear the finding box', run: () => viewer.setBox(null) },
     { keys: ['1', '2', '3', '4', '5', '6', '7', '8', '9'],
       label: 'Choose diagnosis 1–9', run: (e) => form.selectIndex(Number(e.key) - 1) },
@@ -115,6 +156,7 @@ async function finish(form, nav) {
   }
   stream.close();
   await stream.outbox.dropSession(session.id);
+  page.submitted.show(page.session);
   setState('finished');
   finishStatus.replaceChildren(`Finished (${page.session.sample_count} samples). `,
     nav.nextUnread !== null
@@ -134,6 +176,10 @@ async function start() {
   page.viewer = viewer;
   bindTools(viewer);
   await viewer.load(caseId, c.image);
+  bindPresets(viewer, c.image);
+  renderTags(document.getElementById('tag-list'), c.image);
+  page.submitted = new SubmittedLabel(document.getElementById('submitted'), dataset.label_set);
+  page.submitted.show(await latestFinished(caseId, userId));
   const form = new DiagnosisForm(document.getElementById('diagnosis-form'), dataset.label_set, viewer);
   page.form = form;
   bindShortcuts(viewer, form, nav);

@@ -4,7 +4,7 @@ import { api, el } from '../api.js';
 import { ImageViewer } from '../viewer/image-viewer.js';
 import { scanpathOverlay } from '../viewer/overlays.js';
 import { bindHeatmap } from './common.js';
-import { Playback, samplesToPath } from './playback.js';
+import { Playback, recordedView, recordedWindow, sampleIndexAt, samplesToPath } from './playback.js';
 
 const root = document.getElementById('review');
 const sessionId = Number(root.dataset.sessionId);
@@ -12,7 +12,7 @@ const sessionId = Number(root.dataset.sessionId);
 function meta(session) {
   const rows = [
     ['Case', el('a', { href: `/review/cases/${session.case_id}` }, `case ${session.case_id}`)],
-    ['Reader', session.reader_id], ['Source', session.source], ['Status', session.status],
+    ['Reader', session.reader_name || `user ${session.reader_id}`], ['Source', session.source], ['Status', session.status],
     ['Samples', session.sample_count], ['Label', session.label ? session.label.label : '—'],
   ];
   if (session.label && session.label.confidence !== null) rows.push(['Confidence', `${Math.round(session.label.confidence * 100)}%`]);
@@ -36,7 +36,26 @@ function bindPlayback(viewer, path) {
   scrubber.addEventListener('input', () => playback.seek((Number(scrubber.value) / 1000) * path.duration));
   showPath.addEventListener('change', () => viewer.requestRender());
   trail.addEventListener('change', () => viewer.requestRender());
+  const follow = document.getElementById('follow-view');
+  let shown = null;
+  // Show each moment in the viewport the reader had then (recorded zoom/pan and window/level).
+  const applyRecorded = () => {
+    if (!follow.checked || !path.t.length) return;
+    const i = sampleIndexAt(path, playback.time);
+    const view = recordedView(path, i, viewer.cssW, viewer.cssH);
+    const key = view && `${view.zoom},${view.panX},${view.panY}`;
+    if (view && key !== shown) {
+      shown = key;
+      viewer.view = view; // as recorded, not re-constrained: the reader may have panned past the edge
+      viewer.changed();
+    }
+    const wl = recordedWindow(path, i);
+    if (wl && (wl.center !== viewer.wl.center || wl.width !== viewer.wl.width)) viewer.setWindow(wl.center, wl.width);
+  };
+  follow.addEventListener('change', () => { shown = null; if (follow.checked) applyRecorded(); else viewer.reset(); });
+  new ResizeObserver(() => { shown = null; applyRecorded(); }).observe(viewer.container);
   playback.addEventListener('change', () => {
+    applyRecorded();
     play.textContent = playback.playing ? 'Pause' : 'Play';
     scrubber.value = String(path.duration ? Math.round((playback.time / path.duration) * 1000) : 0);
     readout.textContent = `${(playback.time / 1000).toFixed(1)} / ${(path.duration / 1000).toFixed(1)} s`;

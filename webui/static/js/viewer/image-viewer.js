@@ -5,6 +5,7 @@ import {
   canvasToImage, constrainView, fitView, imageToCanvas, imageToScreen, panBy, resizeView, zoomAt,
 } from './transform.js';
 import { applyLut, dragWindow, maxValue, parsePixels, windowLut } from './windowing.js';
+import { drawRuler, rulerLength } from './ruler.js';
 
 const WHEEL_ZOOM = 0.0015; // zoom factor per wheel pixel: exp(-deltaY * WHEEL_ZOOM)
 
@@ -30,6 +31,8 @@ export class ImageViewer extends EventTarget {
     this.invert = false;
     this.tool = 'pan';
     this.box = null; // finding box in image px {x0, y0, x1, y1}
+    this.ruler = null; // measurement {a: {x, y}, b: {x, y}} in image px
+    this.spacing = null; // [row, column] mm per pixel when the image says
     this.overlays = [];
     this.cssW = 0;
     this.cssH = 0;
@@ -52,6 +55,7 @@ export class ImageViewer extends EventTarget {
    */
   async load(caseId, info) {
     this.defaults = { center: info.window_center, width: info.window_width, invert: Boolean(info.invert) };
+    this.spacing = (info.meta && info.meta.pixel_spacing_mm) || null;
     const res = await fetch(`/api/cases/${caseId}/pixels`, { credentials: 'same-origin' });
     if (!res.ok) throw new Error(`image pixels: HTTP ${res.status}`);
     const px = parsePixels(await res.arrayBuffer(), res.headers);
@@ -80,12 +84,25 @@ export class ImageViewer extends EventTarget {
     this.setView(fitView(this.imageW, this.imageH, this.cssW, this.cssH, 8));
   }
 
-  /** Fit and the case's default window. */
+  /** Fit, the case's default window, no inversion and no ruler. */
   reset() {
     this.wl = { center: this.defaults.center, width: this.defaults.width };
     this.invert = this.defaults.invert;
+    this.ruler = null;
     this.needsWindow = true;
     this.fit();
+    this.dispatchEvent(new CustomEvent('rulerchange', { detail: null }));
+  }
+
+  /** The ruler's length ({value, unit, text}) or null without a ruler. */
+  get rulerLength() {
+    return this.ruler ? rulerLength(this.ruler.a, this.ruler.b, this.spacing) : null;
+  }
+
+  setRuler(ruler) {
+    this.ruler = ruler;
+    this.changed();
+    this.dispatchEvent(new CustomEvent('rulerchange', { detail: ruler }));
   }
 
   setView(view) {
@@ -234,6 +251,7 @@ export class ImageViewer extends EventTarget {
         const next = dragWindow(this.wl, dx, dy, this.valueRange);
         this.setWindow(next.center, next.width);
       } else if (mode === 'box') this.draftBox = this.clampBox(start, this.eventToImage(ev));
+      else if (mode === 'ruler') this.ruler = { a: start, b: this.eventToImage(ev) };
       this.requestRender();
     };
     const up = (ev) => {
@@ -245,6 +263,9 @@ export class ImageViewer extends EventTarget {
         this.draftBox = null;
         if (box.x1 - box.x0 >= 2 && box.y1 - box.y0 >= 2) this.setBox(box);
         else this.requestRender();
+      } else if (mode === 'ruler') {
+        const end = this.eventToImage(ev);
+        this.setRuler(Math.hypot(end.x - start.x, end.y - start.y) > 0 ? { a: start, b: end } : null);
       }
     };
     this.canvas.addEventListener('pointermove', move);
@@ -296,6 +317,7 @@ export class ImageViewer extends EventTarget {
     for (const draw of this.overlays) draw(ctx, this);
     const box = this.draftBox || this.box;
     if (box) this.strokeImageRect(box, this.draftBox ? '#ffd24a' : '#ff9f1a');
+    if (this.ruler) drawRuler(ctx, this.view, this.ruler, this.rulerLength.text);
   }
 
   /** Stroke a rectangle given in image px (overlay helper; ctx in CSS px). */
