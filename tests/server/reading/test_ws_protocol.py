@@ -12,6 +12,7 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from server.app import SESSION_COOKIE
+from server.reading.limits import SocketLimits
 from tests.conftest import PASSWORD
 from tests.server.reading.conftest import Reading, frame, issue_token, make_samples
 from tests.server.reading.test_frames import BAD_MESSAGES, good, mutate, set_value
@@ -105,6 +106,8 @@ def test_pipelined_frames_are_all_acked(reading: Reading) -> None:
 def test_bad_frames_get_an_error_and_change_nothing(reading: Reading) -> None:
     """Every kind of bad message, on one socket: each gets its error, the socket stays usable and
     the stored data is exactly the acknowledged frames (the parser itself: test_frames.py)."""
+    # More bad messages than the default error budget sends at once (its limit: test_ws_limits.py).
+    reading.client.app.state.gaze_limits = SocketLimits(error_burst=len(BAD_MESSAGES) + 1)  # type: ignore[attr-defined]
     sid = reading.open_session()["id"]
     good_samples = make_samples(4, seed=1)
     with connect(reading) as ws:
