@@ -249,6 +249,34 @@ def test_stream_resends_unacked_frames_after_a_cut_and_skips_stored_ones(page: A
     assert out["meta"]["next_seq"] == 6
 
 
+def test_stream_keeps_a_rate_limited_frame_and_resends_it_after_the_delay(page: Any) -> None:
+    out = js(
+        page,
+        FAKE_SOCKET
+        + """
+      const { GazeStream } = await import('/static/js/stream.js');
+      const { MemoryOutbox } = await import('/static/js/outbox.js');
+      const outbox = new MemoryOutbox();
+      const stream = new GazeStream(
+        {sessionId: 9, outbox, fresh: true, frameMs: 10, maxFrameSamples: 2, WebSocketImpl: FakeSocket});
+      await stream.open();
+      await sleep(20);
+      server.rateLimitSeq = 1;
+      for (let i = 0; i < 6; i += 1) stream.push([i]);
+      await stream.flush(); await sleep(15);
+      const held = {pending: stream.pendingFrames, stored: [...server.stored.keys()].length};
+      const drained = await stream.drain(3000);
+      return {held, drained, seqs: [...server.stored.keys()].sort((a, b) => a - b),
+              rejected: stream.rejected, outboxLeft: (await outbox.frames(9)).length};
+    """,
+    )
+    # Held back for retry_after_ms (40 ms) instead of being dropped, then stored.
+    assert out["held"]["pending"] >= 1
+    assert out["drained"] is True
+    assert out["seqs"] == [0, 1, 2]
+    assert out["rejected"] == 0 and out["outboxLeft"] == 0
+
+
 def test_stream_resumes_numbering_from_the_server_without_local_state(page: Any) -> None:
     out = js(
         page,

@@ -6,6 +6,7 @@ class FakeServer {
     this.sockets = [];
     this.dropAcks = false;
     this.rejectSeq = null;
+    this.rateLimitSeq = null; // refused once with rate_limited, then taken
     this.received = 0;
   }
 }
@@ -35,6 +36,11 @@ class FakeSocket {
     } else if (m.type === 'frame') {
       if (m.seq === server.rejectSeq) {
         reply({ type: 'error', seq: m.seq, code: 'bad_sample', detail: 'rejected by the test' });
+        return;
+      }
+      if (m.seq === server.rateLimitSeq) {
+        server.rateLimitSeq = null;
+        reply({ type: 'error', seq: m.seq, code: 'rate_limited', detail: 'over budget', retry_after_ms: 40 });
         return;
       }
       if (!server.stored.has(m.seq)) server.stored.set(m.seq, m.samples.length);

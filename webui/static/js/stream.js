@@ -9,6 +9,8 @@
 const FATAL_CODES = new Set(['session_closed', 'unknown_session', 'forbidden', 'no_hello']);
 const FATAL_CLOSE = new Set([4401, 4403, 4404]);
 const GONE_CODES = new Set(['session_closed', 'unknown_session']);
+// Not stored now, but the server will take the frame later (over the socket's budget, or overload).
+const RETRY_CODES = new Set(['rate_limited', 'unavailable']);
 
 export function gazeSocketUrl(loc = window.location) {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws/gaze`;
@@ -59,6 +61,8 @@ export class GazeStream extends EventTarget {
     this.chain = Promise.resolve();
     this.lastMessageAt = 0;
     this.fatalCode = null;
+    this.holdUntil = 0; // after rate_limited / unavailable: send nothing before this time
+    this.retryTimer = null;
   }
 
   /** Load the outbox state and connect. Resolves once frames can be cut (seq known) or on failure. */
@@ -196,6 +200,15 @@ export class GazeStream extends EventTarget {
       this.fatal(msg.code, msg.code);
       return;
     }
+    if (RETRY_CODES.has(msg.code) && Number.isInteger(msg.seq) && this.pending.has(msg.seq)) {
+      this.inFlight.delete(msg.seq);
+      const delay = Number.isFinite(msg.retry_after_ms) ? Math.max(0, msg.retry_after_ms) : 1000;
+      this.holdUntil = Math.max(this.holdUntil, performance.now() + delay);
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.pump(), this.holdUntil - performance.now());
+      this.emitStatus();
+      return;
+    }
     if (Number.isInteger(msg.seq) && this.pending.has(msg.seq)) {
       // The server will never take this frame; keeping it would resend it forever.
       console.error('gaze frame rejected', msg);
@@ -230,6 +243,7 @@ export class GazeStream extends EventTarget {
   /** Send pending frames in seq order, at most maxInFlight unacknowledged. */
   pump() {
     if (!this.ws || !this.welcomed || this.ws.readyState !== 1) return;
+    if (performance.now() < this.holdUntil) return; // the retry timer pumps again
     const seqs = [...this.pending.keys()].sort((a, b) => a - b);
     for (const seq of seqs) {
       if (this.inFlight.size >= this.maxInFlight) break;
