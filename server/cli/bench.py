@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "mcgip-vs-baseline": "bench.mcgip_vs_baseline",
     "loop": "bench.loop",
     "import": "bench.import_gaze",
+    "ws-abuse": "bench.ws_abuse",
 }
 
 
