@@ -42,6 +42,8 @@ from server.settings import Settings
 
 ECHO_PATH = "/ws/bench-echo"
 ECHO_ENV = "MCGIP_BENCH_ECHO"
+#: The gaze sockets' counters as JSON (bench app only, like the echo endpoint).
+COUNTERS_PATH = "/bench/socket-stats"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,6 +54,15 @@ def bench_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(settings)
     if os.environ.get(ECHO_ENV) == "1":
         app.add_api_websocket_route(ECHO_PATH, _echo)
+
+        def socket_stats() -> dict[str, int]:
+            from dataclasses import asdict
+
+            from server.reading.ws import stats_for
+
+            return asdict(stats_for(app))
+
+        app.add_api_route(COUNTERS_PATH, socket_stats, methods=["GET"], include_in_schema=False)
     return app
 
 

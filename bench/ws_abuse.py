@@ -20,6 +20,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench.ingest import (
+    COUNTERS_PATH,
     REPO_ROOT,
     World,
     free_port,
@@ -64,6 +66,7 @@ class Prober:
         self.headers = headers or {}
         self.period_s = period_s
         self.latencies_ms: list[float] = []
+        self.started_at: list[float] = []
         self.failures = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -78,16 +81,32 @@ class Prober:
                     ok = False
                 if ok:
                     self.latencies_ms.append((time.perf_counter() - start) * 1000)
+                    self.started_at.append(start)
                 else:
                     self.failures += 1
                 self._stop.wait(max(0.0, self.period_s - (time.perf_counter() - start)))
 
-    def run_for(self, seconds: float) -> Prober:
+    def start(self) -> Prober:
         self._thread.start()
-        time.sleep(seconds)
+        return self
+
+    def stop(self) -> Prober:
         self._stop.set()
         self._thread.join()
         return self
+
+    def run_for(self, seconds: float) -> Prober:
+        self.start()
+        time.sleep(seconds)
+        return self.stop()
+
+    def between(self, windows: list[tuple[float, float]]) -> list[float]:
+        """Latencies of the requests that started inside one of ``windows`` (perf_counter times)."""
+        return [
+            ms
+            for at, ms in zip(self.started_at, self.latencies_ms, strict=True)
+            if any(a <= at < b for a, b in windows)
+        ]
 
 
 # ---- attackers (run in their own process: ``python -m bench.ws_abuse --attacker ...``) ----------
@@ -143,6 +162,7 @@ async def _flooder(url: str, session_id: int, seconds: float) -> dict[str, int]:
     async with connect(url, compression=None, max_size=None, ping_interval=None) as ws:
         await ws.send(json.dumps({"type": "hello", "session_id": session_id}))
         await ws.recv()
+        print("ready", flush=True)
 
         async def receive() -> None:
             async for message in ws:
@@ -194,7 +214,7 @@ def start_attacker(kind: str, url: str, seconds: float, session_id: int = 0) -> 
 
 
 def attacker_result(process: subprocess.Popen[str]) -> dict[str, int]:
-    out, _ = process.communicate(timeout=120)
+    out, _ = process.communicate(timeout=300)
     if process.returncode != 0:
         raise RuntimeError(f"attacker exited with {process.returncode}")
     return dict(json.loads(out.strip().splitlines()[-1]))
@@ -243,37 +263,82 @@ def attack_invalid(base: str, world: World, server_pid: int, seconds: float) -> 
     }
 
 
-def attack_flood(base: str, world: World, seconds: float) -> dict[str, float]:
+def attack_flood(base: str, world: World, seconds: float, rounds: int = 4) -> dict[str, float]:
+    """Idle and flood windows alternate (the flooder is stopped and continued with SIGSTOP/SIGCONT),
+    so that a drift in the machine's load affects both conditions alike."""
     victim = {"Authorization": f"Bearer {world.durable[1].token}"}
-    idle = Prober(f"{base}/api/auth/me", victim).run_for(seconds)
     flooder = world.durable[0]
     url = f"ws{base.removeprefix('http')}/ws/gaze?token={flooder.token}"
-    attacker = start_attacker("flood", url, seconds + 1.0, flooder.session_id)
-    time.sleep(1.0)  # the flood is under way before measuring
-    busy = Prober(f"{base}/api/auth/me", victim).run_for(seconds)
-    counts = attacker_result(attacker)
-    idle_p99, busy_p99 = percentile(idle.latencies_ms, 99), percentile(busy.latencies_ms, 99)
+    window = seconds / rounds
+    attacker = start_attacker("flood", url, 2 * seconds + 60, flooder.session_id)
+    assert attacker.stdout is not None
+    if attacker.stdout.readline().strip() != "ready":
+        raise RuntimeError("flooder did not connect")
+    attacker.send_signal(signal.SIGSTOP)
+    time.sleep(0.5)
+    probe = Prober(f"{base}/api/auth/me", victim).start()
+    idle_windows: list[tuple[float, float]] = []
+    flood_windows: list[tuple[float, float]] = []
+    settle = min(0.3, window / 4)  # requests right after a switch belong to neither condition
+    for _ in range(rounds):
+        for windows, signum in ((idle_windows, signal.SIGSTOP), (flood_windows, signal.SIGCONT)):
+            attacker.send_signal(signum)
+            start = time.perf_counter()
+            time.sleep(window)
+            windows.append((start + settle, time.perf_counter()))
+    attacker.send_signal(signal.SIGTERM)
+    probe.stop()
+    attacker.wait(timeout=60)
+    stats = flood_stats(base, flooder.session_id, world)
+    idle, busy = probe.between(idle_windows), probe.between(flood_windows)
+    idle_p99, busy_p99 = percentile(idle, 99), percentile(busy, 99)
     ratio = busy_p99 / idle_p99
-    accepted = counts["acks"] * FLOOD_SAMPLES_PER_FRAME / (seconds + 1.0)
+    flooding_s = rounds * window
     print(
-        f"(b) one reader flooding valid {FLOOD_SAMPLES_PER_FRAME}-sample frames for {seconds + 1:g} s:"
-        f" {counts['frames_sent']} frames sent, {counts['acks']} acked (~{accepted:.0f} samples/s),"
-        f" {counts['rate_limited']} rate_limited, {counts['other_errors']} other errors"
+        f"(b) one reader flooding valid {FLOOD_SAMPLES_PER_FRAME}-sample frames, {rounds} flood windows of"
+        f" {window:g} s alternating with idle ones: {stats['frames']} frames stored"
+        f" (~{stats['samples'] / flooding_s:.0f} samples/s while flooding), {stats['rate_limited']} refused"
+        f" with rate_limited"
     )
     print(
-        f"    another user's /api/auth/me p99: idle {idle_p99:.1f} ms, during the flood {busy_p99:.1f} ms"
-        f" ({len(busy.latencies_ms)} requests, {busy.failures} failed):"
-        f" {ratio:.2f}x idle, ratio to the {ME_RATIO_TARGET:g}x target {ratio / ME_RATIO_TARGET:.2f}"
+        f"    another user's /api/auth/me p99: idle {idle_p99:.1f} ms ({len(idle)} requests),"
+        f" during the flood {busy_p99:.1f} ms ({len(busy)} requests, {probe.failures} failed):"
+        f" {ratio:.2f}x idle,"
+        f" ratio to the {ME_RATIO_TARGET:g}x target {ratio / ME_RATIO_TARGET:.2f}"
     )
     return {
         "idle_p99_ms": idle_p99,
         "flood_p99_ms": busy_p99,
         "me_ratio": ratio,
         "me_target_ratio": ratio / ME_RATIO_TARGET,
-        "flood_acks": counts["acks"],
-        "flood_rate_limited": counts["rate_limited"],
-        "me_failures": busy.failures,
+        "flood_acks": stats["frames"],
+        "flood_rate_limited": stats["rate_limited"],
+        "me_failures": probe.failures,
     }
+
+
+def flood_stats(base: str, session_id: int, world: World) -> dict[str, int]:
+    """Frames and samples the flooder got stored, and how often it was refused (server counters)."""
+    from sqlalchemy import select
+
+    from server.db import Database
+    from server.models import ReadingSession
+
+    db = Database(world.url)
+    with db.session() as session:
+        row = session.execute(
+            select(ReadingSession.chunk_count, ReadingSession.sample_count).where(
+                ReadingSession.id == session_id
+            )
+        ).one()
+    db.dispose()
+    refused = _metric(base, "rate_limited")
+    return {"frames": int(row[0]), "samples": int(row[1]), "rate_limited": refused}
+
+
+def _metric(base: str, name: str) -> int:
+    response = httpx.get(f"{base}{COUNTERS_PATH}", timeout=10)
+    return int(response.json()[name])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,7 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return attacker_main(argv)
     parser = argparse.ArgumentParser(prog="mcgip bench ws-abuse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--invalid-seconds", type=float, default=20.0, help="duration of attack (a)")
-    parser.add_argument("--flood-seconds", type=float, default=10.0, help="measured seconds per phase of (b)")
+    parser.add_argument(
+        "--flood-seconds", type=float, default=20.0, help="seconds of (b) per condition (idle, flood)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 s and 3 s")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)

@@ -1,10 +1,11 @@
 """Per-connection limits of the gaze WebSocket and the token bucket that enforces the rates.
 
-Every socket gets its own budgets, so one client that floods (valid or invalid messages) or stops
-reading can neither grow the server's memory without bound nor take the event loop from others:
+Every user gets budgets (shared by that user's sockets, so reconnecting does not refill them) and
+every socket bounded queues, so one client that floods (valid or invalid messages) or stops reading
+can neither grow the server's memory without bound nor take the event loop from others:
 
-* a *sample budget*: each message costs its number of samples, at least one, and at least one
-  per ``bytes_per_unit`` bytes of text (so large invalid messages are not free). A frame that does
+* a *sample budget*: each message costs its number of samples, at least ``min_message_cost``, and
+  at least one per ``bytes_per_unit`` bytes of text (so large invalid messages are not free). A frame that does
   not fit is refused with ``rate_limited`` and the socket is not read for a while, which slows the
   sender down through TCP instead of costing the server any work;
 * an *error budget*: error replies to invalid messages beyond it are counted, not sent;
@@ -36,8 +37,10 @@ class SocketLimits:
     Attributes:
         samples_per_s: Sustained sample budget. Twice the fastest supported tracker (Tobii Pro,
             1,200 Hz) and above EyeLink's 2,000 Hz; browsers send 10-60 Hz.
-        burst_samples: Budget a quiet socket saves up, e.g. for resending frames after a reconnect
-            (20,000 samples: ~3 minutes of 120 Hz gaze). At least one full frame.
+        burst_samples: Budget a quiet user saves up, e.g. for resending frames after a reconnect
+            (10,000 samples: ~80 s of 120 Hz gaze). At least one full frame.
+        min_message_cost: Least a message costs (a flood of tiny messages costs the server per
+            message, not per sample: WebSocket framing, decoding and dispatch).
         bytes_per_unit: A message costs at least one unit per this many bytes of text.
         min_pause_s: Shortest time the socket is not read after a refused frame; bounds how many
             ``rate_limited`` replies a flooder can provoke (at most ``1 / min_pause_s`` per second).
@@ -53,7 +56,8 @@ class SocketLimits:
     """
 
     samples_per_s: float = 2500.0
-    burst_samples: float = 20_000.0
+    burst_samples: float = 10_000.0
+    min_message_cost: int = 5
     bytes_per_unit: int = 512
     min_pause_s: float = 0.05
     errors_per_s: float = 10.0
@@ -81,8 +85,9 @@ class SocketLimits:
             raise ValueError(f"max_outbox_bytes must be >= 65536, got {self.max_outbox_bytes}")
 
     def message_cost(self, n_bytes: int, n_samples: int = 0) -> float:
-        """Budget units one message costs: its samples, at least 1, at least 1 per ``bytes_per_unit``."""
-        return float(max(1, n_samples, -(-n_bytes // self.bytes_per_unit)))
+        """Budget units of one message: its samples, at least ``min_message_cost``, at least 1 per
+        ``bytes_per_unit`` bytes."""
+        return float(max(self.min_message_cost, n_samples, -(-n_bytes // self.bytes_per_unit)))
 
     @property
     def largest_cost(self) -> float:
@@ -137,3 +142,24 @@ class TokenBucket:
         """Seconds until the bucket holds ``n`` tokens (0 if it does now)."""
         missing = n - self._refill()
         return max(0.0, missing / self.rate)
+
+
+class Budgets:
+    """The sample and error budgets of one user, shared by all of that user's sockets."""
+
+    def __init__(self, limits: SocketLimits) -> None:
+        self.samples = TokenBucket(limits.samples_per_s, limits.burst_samples)
+        self.errors = TokenBucket(limits.errors_per_s, limits.error_burst)
+
+
+def budgets_for(app: FastAPI, user_id: int, limits: SocketLimits) -> Budgets:
+    """The user's budgets in this process (created full on first use; one small object per user)."""
+    registry: dict[tuple[int, SocketLimits], Budgets] | None = getattr(app.state, "gaze_budgets", None)
+    if registry is None:
+        registry = {}
+        app.state.gaze_budgets = registry
+    key = (user_id, limits)
+    budgets = registry.get(key)
+    if budgets is None:
+        budgets = registry[key] = Budgets(limits)
+    return budgets

@@ -32,8 +32,9 @@ from server.reading.frames import Frame, Hello, ProtocolError, parse_message
 from server.reading.limits import (
     CLOSE_NOT_READING,
     DEFAULT_LIMITS,
+    Budgets,
     SocketLimits,
-    TokenBucket,
+    budgets_for,
     limits_for,
 )
 from server.reading.outbox import Outbox, OutboxFull
@@ -171,7 +172,9 @@ async def gaze_socket(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_UNAUTHENTICATED, "not authenticated")
         return
     app = websocket.app
-    await GazeConnection(websocket, ctx, writer_for(app), user_id, limits_for(app), stats_for(app)).run()
+    limits = limits_for(app)
+    budgets = budgets_for(app, user_id, limits)
+    await GazeConnection(websocket, ctx, writer_for(app), user_id, limits, stats_for(app), budgets).run()
 
 
 @dataclass
@@ -203,6 +206,7 @@ class GazeConnection:
         user_id: int,
         limits: SocketLimits = DEFAULT_LIMITS,
         stats: SocketStats | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.websocket = websocket
         self.ctx = ctx
@@ -213,8 +217,9 @@ class GazeConnection:
         self.session_id: int | None = None
         self.loop = asyncio.get_running_loop()
         self.outbox = Outbox(limits.max_outbox_messages, limits.max_outbox_bytes)
-        self.budget = TokenBucket(limits.samples_per_s, limits.burst_samples)
-        self.error_budget = TokenBucket(limits.errors_per_s, limits.error_burst)
+        budgets = budgets if budgets is not None else Budgets(limits)
+        self.budget = budgets.samples
+        self.error_budget = budgets.errors
         self.suppressed = 0
         self.pause_s = 0.0
         self.in_flight_frames = 0
@@ -238,10 +243,11 @@ class GazeConnection:
                     break
                 await self._handle(message.get("text"), message.get("bytes"))
                 # Over budget: leave the socket unread for a while; TCP slows the sender down.
+                # Otherwise still yield: queued messages would be handled back to back, and other
+                # users' requests must get the event loop between them.
                 pause = max(self.pause_s, self.budget.wait_s())
                 self.pause_s = 0.0
-                if pause > 0 and not self.closing:
-                    await asyncio.sleep(pause)
+                await asyncio.sleep(pause if not self.closing else 0)
             if self._closer is not None:
                 await self._closer
             elif self.closing:

@@ -54,7 +54,7 @@ def test_limits_refuse_values_that_would_block_valid_frames(backend: str) -> Non
     with pytest.raises(ValueError, match="samples_per_s"):
         SocketLimits(samples_per_s=0)
     assert DEFAULT_LIMITS.samples_per_s >= 2 * 1200  # twice the fastest supported tracker
-    assert DEFAULT_LIMITS.message_cost(10, 12) == 12
+    assert DEFAULT_LIMITS.message_cost(10, 12) == 12 and DEFAULT_LIMITS.message_cost(10, 1) == 5
     assert DEFAULT_LIMITS.message_cost(4096, 3) == 8  # at least one unit per 512 bytes
 
 
