@@ -5,9 +5,9 @@ every socket bounded queues, so one client that floods (valid or invalid message
 can neither grow the server's memory without bound nor take the event loop from others:
 
 * a *sample budget*: each message costs its number of samples, at least ``min_message_cost``, and
-  at least one per ``bytes_per_unit`` bytes of text (so large invalid messages are not free). A frame that does
-  not fit is refused with ``rate_limited`` and the socket is not read for a while, which slows the
-  sender down through TCP instead of costing the server any work;
+  at least one per ``bytes_per_unit`` bytes of text (so large invalid messages are not free). A
+  frame that does not fit is refused with ``rate_limited`` and the socket is not read for a
+  while, which slows the sender down through TCP instead of costing the server any work;
 * an *error budget*: error replies to invalid messages beyond it are counted, not sent;
 * bounded queues: unacknowledged frames (count and samples) and replies waiting to be sent
   (count and bytes). A client whose replies pile up beyond the bound is not reading: closed 4408.

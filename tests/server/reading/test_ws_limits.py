@@ -123,9 +123,15 @@ def live_server(backend: str, settings: Settings) -> Iterator[LiveServer]:
         user = User(username="streamer", display_name="streamer", password_hash="!", role=Role.reader)
         session.add(user)
     app = create_app(settings)
-    # Every invalid message gets its error (no error budget), and at most 64 replies may wait.
+    # Every invalid message gets its error (no error or sample budget), and at most 64 replies may wait.
     app.state.gaze_limits = SocketLimits(
-        errors_per_s=1e9, error_burst=1e9, max_outbox_messages=64, max_outbox_bytes=65536, close_grace_s=60
+        samples_per_s=1e9,
+        burst_samples=1e9,
+        errors_per_s=1e9,
+        error_burst=1e9,
+        max_outbox_messages=64,
+        max_outbox_bytes=65536,
+        close_grace_s=60,
     )
     token = app.state.ctx.tokens.issue(user.id, user.token_version, frozenset({"read", "write"}))
     with socket.socket() as s:
