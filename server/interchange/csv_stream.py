@@ -157,7 +157,7 @@ def _fast(block: bytes, first_line: int, width: int) -> _FastBlock | None:
     line_end = (nl - crlf).astype(np.int64)
     if (line_end <= line_start).any():
         return None  # a blank line: let the csv module skip it
-    return _FastBlock(buf, line_start, line_end, grid.astype(np.int64),
+    return _FastBlock(buf, line_start, line_end, grid.astype(np.int64, copy=False),
                       list(range(first_line, first_line + n)))  # fmt: skip
 
 
