@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.auth.client import IPNetwork, parse_trusted_proxies
@@ -66,6 +66,21 @@ class Settings(BaseSettings):
             parse_trusted_proxies([str(v) for v in value])  # refuse a bad entry at start-up
         return value
 
+    #: DICOMweb base URL of the PACS (e.g. ``http://orthanc:8042/dicom-web``); credentials below are sent
+    #: only to URLs under it (or to any URL when it is unset).
+    pacs_url: str | None = None
+    pacs_username: str | None = None
+    pacs_password: SecretStr | None = None
+    #: Bearer token instead of a username and password.
+    pacs_token: SecretStr | None = None
+    pacs_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("pacs_url", "pacs_username", "pacs_password", "pacs_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes unset variables as empty strings.
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.mode == "production":
@@ -75,6 +90,10 @@ class Settings(BaseSettings):
                 )
             if len(self.secret_key) < 32:
                 raise ValueError("MCGIP_SECRET_KEY must be at least 32 characters in production mode")
+        if self.pacs_token is not None and self.pacs_password is not None:
+            raise ValueError("set either MCGIP_PACS_TOKEN or MCGIP_PACS_USERNAME/PASSWORD, not both")
+        if (self.pacs_username is None) != (self.pacs_password is None):
+            raise ValueError("MCGIP_PACS_USERNAME and MCGIP_PACS_PASSWORD must be set together")
         return self
 
     @property

@@ -9,6 +9,7 @@ from server.cli import (  # noqa: F401
     demo,
     export_model,
     gaze_io,
+    pacs,
     pairs,
     serve,
     tracker,

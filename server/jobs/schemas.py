@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from server.pacs.query import ImportQuery
 from trainer.config import TrainConfig
 
-JobKind = Literal["session-features", "pairs", "retrain", "evaluate", "export", "embed"]
+JobKind = Literal["session-features", "pairs", "retrain", "evaluate", "export", "embed", "pacs-import"]
 ExportFormat = Literal["onnx", "torchscript", "safetensors"]
 
 
@@ -47,16 +48,17 @@ class EmbedParams(_Params):
     model_id: int
 
 
-PARAMS: dict[str, type[_Params]] = {
+PARAMS: dict[str, type[BaseModel]] = {
     "session-features": FeaturesParams,
     "pairs": PairsParams,
     "retrain": RetrainParams,
     "evaluate": EvaluateParams,
     "export": ExportParams,
     "embed": EmbedParams,
+    "pacs-import": ImportQuery,
 }
 #: Kinds that act on one dataset and need ``dataset_id``.
-NEEDS_DATASET = frozenset({"pairs", "retrain"})
+NEEDS_DATASET = frozenset({"pairs", "retrain", "pacs-import"})
 
 
 class JobCreate(BaseModel):
@@ -83,7 +85,7 @@ def validate_params(kind: str, params: dict[str, Any]) -> tuple[dict[str, Any], 
         parsed = model.model_validate(params)
     except ValidationError as exc:
         return params, _errors(exc, ["body", "params"])
-    out = parsed.model_dump(exclude_none=True)
+    out = parsed.model_dump(mode="json", exclude_none=True)
     if isinstance(parsed, RetrainParams | EvaluateParams):
         try:
             out["config"] = TrainConfig.model_validate(parsed.config).to_dict()

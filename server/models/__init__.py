@@ -4,6 +4,7 @@ from server.models.base import Base, autoincrement_key, utcnow
 from server.models.cases import Annotation, Assignment, Case, Dataset, ImageKind, StoredImage
 from server.models.learning import AuditLog, Job, JobState, ModelVersion, Pair
 from server.models.operations import CaseEmbedding, MinedSession, WorkerHeartbeat
+from server.models.pacs import PacsImport, PacsReport, PacsUidLink
 from server.models.reading import (
     DiagnosisLabel,
     GazeChunk,
@@ -36,6 +37,9 @@ __all__ = [
     "JobState",
     "MinedSession",
     "ModelVersion",
+    "PacsImport",
+    "PacsReport",
+    "PacsUidLink",
     "Pair",
     "ReadingSession",
     "Role",

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LIGHT_KINDS = frozenset({"session-features", "pairs"})
 #: Job kinds that run a torch subprocess (minutes to hours).
 HEAVY_KINDS = frozenset({"retrain", "evaluate", "export", "embed"})
+#: Job kinds that wait on another server (a PACS), for minutes: neither blocks nor waits for the others.
+IO_KINDS = frozenset({"pacs-import", "pacs-results"})
 
 
 class WorkerOptions(BaseSettings):
@@ -24,7 +26,10 @@ class WorkerOptions(BaseSettings):
     )
     poll_s: float = Field(0.5, gt=0, description="seconds between queue polls when idle")
     schedule_every_s: float = Field(2.0, gt=0, description="seconds between schedule checks")
-    lanes: str = Field("light,heavy", description="which lanes this worker runs: light, heavy or both")
+    lanes: str = Field(
+        "light,heavy,io",
+        description="which lanes this worker runs: any of light, heavy, io (comma-separated)",
+    )
     python: str | None = Field(None, description="interpreter for trainer subprocesses (default: this one)")
     train_command: str | None = Field(
         None, description="replaces `python -m trainer.api` for training subprocesses (shell words)"
@@ -36,10 +41,10 @@ class WorkerOptions(BaseSettings):
     def lane_kinds(self) -> dict[str, frozenset[str]]:
         """Lane name -> kinds it claims."""
         wanted = {part.strip() for part in self.lanes.split(",") if part.strip()}
-        unknown = wanted - {"light", "heavy"}
+        lanes = {"light": LIGHT_KINDS, "heavy": HEAVY_KINDS, "io": IO_KINDS}
+        unknown = wanted - set(lanes)
         if unknown:
             raise ValueError(f"MCGIP_WORKER_LANES: unknown lane(s) {sorted(unknown)}")
-        lanes = {"light": LIGHT_KINDS, "heavy": HEAVY_KINDS}
         return {name: kinds for name, kinds in lanes.items() if name in wanted}
 
     def trainer_command(self, python: str) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from server.worker.context import JobContext
-from server.worker.handlers import gaze, models, retrain
+from server.worker.handlers import gaze, models, pacs, retrain
 
 Handler = Callable[[JobContext], Any]
 
@@ -19,4 +19,5 @@ HANDLERS: dict[str, Handler] = {
     "embed": models.run_embed,
     "export": models.run_export,
     "evaluate": models.run_evaluate,
+    "pacs-import": pacs.run_import,
 }

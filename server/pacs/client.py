@@ -1,0 +1,111 @@
+"""A DICOMweb client for the configured PACS, with credentials from the settings and safe errors.
+
+Credentials (``MCGIP_PACS_USERNAME``/``MCGIP_PACS_PASSWORD`` for basic auth, or ``MCGIP_PACS_TOKEN``
+for a bearer token) are attached only to URLs under ``MCGIP_PACS_URL`` when that is set, so an admin
+typing another URL does not hand them to another server. Error messages name the PACS by its URL
+(never with credentials) and the HTTP status; they never quote a response body or a request path,
+which holds UIDs.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# dicomweb-client logs every UID it retrieves at INFO level; UIDs identify studies.
+logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
+
+
+class PacsError(Exception):
+    """The PACS cannot be used: unreachable, refusing the credentials, or answering errors.
+
+    The message is safe to show to admins and to log (no credentials, no UIDs).
+    """
+
+
+class InvalidPacsUrl(ValueError):
+    """The URL given for a PACS is not a usable DICOMweb base URL."""
+
+
+def normalise_url(url: str) -> str:
+    """``url`` without a trailing slash, after checking it is a plain http(s) URL.
+
+    Raises:
+        InvalidPacsUrl: another scheme, no host, credentials in the URL, a query or a fragment.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise InvalidPacsUrl(f"PACS URL is malformed: {exc}") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidPacsUrl("PACS URL must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidPacsUrl("PACS URL must not contain credentials; set them in MCGIP_PACS_* instead")
+    if parts.query or parts.fragment:
+        raise InvalidPacsUrl("PACS URL must not have a query or fragment")
+    return url.strip().rstrip("/")
+
+
+def _under(url: str, base: str) -> bool:
+    return url == base or url.startswith(base + "/")
+
+
+def credentials_apply(url: str, settings: Settings) -> bool:
+    """Whether the configured credentials may be sent to ``url``."""
+    if settings.pacs_url is None:
+        return True
+    return _under(normalise_url(url), normalise_url(settings.pacs_url))
+
+
+def http_session(url: str, settings: Settings) -> requests.Session:
+    """A requests session authenticated for ``url`` as the settings say."""
+    session = requests.Session()
+    if not credentials_apply(url, settings):
+        logger.warning("PACS URL is not under MCGIP_PACS_URL: connecting without credentials")
+        return session
+    if settings.pacs_token is not None:
+        session.headers["Authorization"] = f"Bearer {settings.pacs_token.get_secret_value()}"
+    elif settings.pacs_username is not None and settings.pacs_password is not None:
+        session.auth = (settings.pacs_username, settings.pacs_password.get_secret_value())
+    return session
+
+
+def connect(url: str, settings: Settings) -> DICOMwebClient:
+    """A DICOMweb client of the PACS at ``url`` (QIDO, WADO and STOW under the same base URL)."""
+    base = normalise_url(url)
+    client = DICOMwebClient(url=base, session=http_session(base, settings), timeout=settings.pacs_timeout_s)
+    # Retry 429/503/504 twice with a short back-off instead of the library's five slow attempts.
+    client.set_http_retry_params(max_attempts=3, wait_exponential_multiplier=200)
+    return client
+
+
+def describe(exc: BaseException, url: str) -> str:
+    """A message for a failed PACS request that names the PACS and the problem, nothing more."""
+    where = f"PACS at {url}"
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        if code in (401, 403):
+            return f"{where} refused the credentials (HTTP {code}); check the MCGIP_PACS_* settings"
+        return f"{where} answered HTTP {code} {exc.response.reason or ''}".rstrip()
+    if isinstance(exc, requests.ConnectionError):
+        return f"{where} is unreachable (connection failed)"
+    if isinstance(exc, requests.Timeout):
+        return f"{where} did not answer in time"
+    if isinstance(exc, requests.RequestException):
+        return f"{where}: request failed ({type(exc).__name__})"
+    return f"{where}: {type(exc).__name__}"
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a failed request, if it got an answer."""
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return int(exc.response.status_code)
+    return None

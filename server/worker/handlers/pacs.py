@@ -1,0 +1,51 @@
+"""PACS jobs: ``pacs-import`` (DICOMweb studies -> de-identified cases) and ``pacs-results``
+(reader diagnoses -> DICOM SR sent back with STOW-RS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from server.pacs.client import InvalidPacsUrl, PacsError, connect, normalise_url
+from server.pacs.importer import Importer
+from server.pacs.query import ImportQuery
+from server.worker.context import JobContext, PermanentError
+
+
+def pacs_url(ctx: JobContext, url: str | None) -> str:
+    """The job's PACS URL, or the configured one; PermanentError when neither is usable."""
+    chosen = url or ctx.settings.pacs_url
+    if not chosen:
+        raise PermanentError("no PACS URL: give one in the job or set MCGIP_PACS_URL")
+    try:
+        return normalise_url(chosen)
+    except InvalidPacsUrl as exc:
+        raise PermanentError(str(exc)) from None
+
+
+def run_import(ctx: JobContext) -> dict[str, Any]:
+    """Import the instances the job's query selects into its dataset (resumable: skips imported ones)."""
+    if ctx.job.dataset_id is None:
+        raise PermanentError("a pacs-import job needs dataset_id")
+    try:
+        query = ImportQuery.model_validate(ctx.job.params)
+    except ValidationError as exc:
+        raise PermanentError(f"invalid import parameters: {exc.errors()[0]['msg']}") from None
+    url = pacs_url(ctx, query.url)
+    importer = Importer(
+        ctx.db,
+        ctx.settings,
+        dataset_id=ctx.job.dataset_id,
+        job_id=ctx.job.id,
+        connect=lambda: connect(url, ctx.settings),
+        url=url,
+        check=ctx.check,
+        progress=lambda fraction, info: ctx.report(fraction, **info),
+    )
+    try:
+        report = importer.run(query)
+    except PacsError as exc:
+        # Whole instances stored so far stay (and are skipped by the next run); nothing half-stored.
+        raise PermanentError(f"import stopped: {exc}") from None
+    return report.as_result()

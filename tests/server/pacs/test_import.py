@@ -1,0 +1,156 @@
+"""PACS import over DICOMweb against a real Orthanc: de-identification, links, dedupe, filters, failures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pydicom
+import pytest
+from sqlalchemy import func, select
+
+from server.cases.service import DICOM_FILE
+from server.db import Database
+from server.models import Case, Job, JobState, PacsImport, PacsUidLink, StoredImage
+from server.settings import Settings
+from server.worker import queue
+from server.worker.runner import Worker
+from tests.server.pacs.data import ct_series, dicom_file, make_dataset, pacs_settings, upload
+from tests.support.orthanc import OrthancServer
+
+
+def run_import(settings: Settings, db: Database, dataset_id: int, **params: object) -> Job:
+    job = queue.submit(db, kind="pacs-import", dataset_id=dataset_id, params=dict(params))
+    assert Worker(settings, db=db).run_job(job.id)
+    with db.session() as session:
+        final = session.get(Job, job.id)
+        assert final is not None
+        session.expunge(final)
+    return final
+
+
+def count(db: Database, model: type) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_import_deidentifies_links_and_skips_unsupported(
+    orthanc: OrthancServer, settings: Settings, db: Database
+) -> None:
+    ct = upload(orthanc, dicom_file("CT_small.dcm"))
+    mr = upload(orthanc, dicom_file("MR_small.dcm"))
+    sr = upload(orthanc, dicom_file("test-SR.dcm"))
+    plan = upload(orthanc, dicom_file("rtplan.dcm"))
+    config = pacs_settings(settings, orthanc)
+    dataset_id = make_dataset(db)
+
+    job = run_import(config, db, dataset_id)
+
+    assert job.state == JobState.succeeded, job.error
+    result = job.result or {}
+    assert result["instances"] == 4 and result["imported"] == 2 and result["skipped_count"] == 2
+    reasons = {s["sop_instance_uid"]: s["reason"] for s in result["skipped"]}
+    assert set(reasons) == {sr.sop_uid, plan.sop_uid}
+    assert all(reason for reason in reasons.values())
+    assert job.progress == 1.0 and job.progress_info["imported"] == 2
+
+    with db.session() as session:
+        links = {link.original_sop_uid: link for link in session.scalars(select(PacsUidLink))}
+        assert set(links) == {ct.sop_uid, mr.sop_uid}
+        for original in (ct, mr):
+            link = links[original.sop_uid]
+            assert (link.original_study_uid, link.original_series_uid) == (original.study_uid, original.series_uid)
+            assert link.source_url == orthanc.dicomweb_url
+            case = session.get(Case, link.case_id)
+            assert case is not None and case.dataset_id == dataset_id and case.image is not None
+            stored = pydicom.dcmread(Path(config.blob_dir) / case.image.storage_dir / DICOM_FILE)
+            # The stored file is the de-identified one, and the link names its UIDs.
+            assert str(stored.get("PatientName", "")) != original.patient_name
+            assert stored.PatientIdentityRemoved == "YES"
+            assert stored.SOPInstanceUID == link.deid_sop_uid != original.sop_uid
+            assert stored.StudyInstanceUID == link.deid_study_uid != original.study_uid
+            assert stored.SeriesInstanceUID == link.deid_series_uid != original.series_uid
+        keys = list(session.scalars(select(PacsImport.sop_key)))
+        # The dedupe key is a salted hash, not the UID.
+        assert len(keys) == 2 and not {ct.sop_uid, mr.sop_uid} & set(keys)
+
+
+def test_reimport_imports_nothing_twice(orthanc: OrthancServer, settings: Settings, db: Database) -> None:
+    for data in ct_series(3):
+        orthanc.upload(data)
+    config = pacs_settings(settings, orthanc)
+    dataset_id = make_dataset(db)
+    first = run_import(config, db, dataset_id)
+    assert first.result is not None and first.result["imported"] == 3
+    for data in ct_series(2):  # a new study arrives in the PACS
+        orthanc.upload(data)
+    second = run_import(config, db, dataset_id)
+    assert second.result is not None
+    assert (second.result["imported"], second.result["already_imported"]) == (2, 3)
+    third = run_import(config, db, dataset_id)
+    assert third.result is not None and third.result["imported"] == 0
+    assert count(db, Case) == count(db, PacsUidLink) == count(db, StoredImage) == 5
+    # Another dataset is another import: the same instances may go there too.
+    other = run_import(config, db, make_dataset(db, "other"))
+    assert other.result is not None and other.result["imported"] == 5
+
+
+def test_query_filters(orthanc: OrthancServer, settings: Settings, db: Database) -> None:
+    chest = ct_series(2, study_date="20200105", description="CT chest")
+    head = ct_series(1, study_date="20210610", description="CT head")
+    for data in chest + head:
+        orthanc.upload(data)
+    mr = upload(orthanc, dicom_file("MR_small.dcm"))
+    chest_study = pydicom.dcmread(__import__("io").BytesIO(chest[0])).StudyInstanceUID
+    config = pacs_settings(settings, orthanc)
+
+    def imported(**params: object) -> int:
+        job = run_import(config, db, make_dataset(db, f"d{count(db, Job)}"), **params)
+        assert job.state == JobState.succeeded, job.error
+        assert job.result is not None
+        return int(job.result["imported"])
+
+    assert imported(modality="MR") == 1
+    assert imported(modality="CT") == 3
+    assert imported(date_from="2020-01-01", date_to="2020-12-31") == 2
+    assert imported(date_from="2021-01-01", modality="CT") == 1
+    assert imported(study_description="*head*") == 1
+    assert imported(study_uids=[chest_study]) == 2
+    job = run_import(config, db, make_dataset(db, "missing"), study_uids=["1.2.3.4", mr.study_uid])
+    assert job.result is not None and job.result["missing_studies"] == ["1.2.3.4"]
+    assert job.result["imported"] == 1
+
+
+def test_unreachable_pacs_fails_with_a_clear_message(
+    orthanc: OrthancServer, settings: Settings, db: Database
+) -> None:
+    config = pacs_settings(settings, orthanc, pacs_url="http://127.0.0.1:9/dicom-web")
+    job = run_import(config, db, make_dataset(db))
+    assert job.state == JobState.failed
+    assert job.error is not None and "PACS at http://127.0.0.1:9/dicom-web is unreachable" in job.error
+    assert count(db, Case) == 0
+
+
+def test_refused_credentials_fail_without_leaking_them(
+    orthanc: OrthancServer, settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    orthanc.upload(dicom_file("CT_small.dcm"))
+    secret = "wrong-password-that-must-not-leak"
+    config = pacs_settings(settings, orthanc, pacs_password=secret)
+    with caplog.at_level(logging.DEBUG):
+        job = run_import(config, db, make_dataset(db))
+    assert job.state == JobState.failed
+    assert job.error is not None and "refused the credentials (HTTP 401)" in job.error
+    assert secret not in caplog.text and secret not in job.error
+    assert secret not in repr(config) and secret not in str(config.model_dump())
+    assert count(db, Case) == 0
+
+
+def test_credentials_go_only_to_the_configured_pacs(
+    orthanc: OrthancServer, settings: Settings, db: Database
+) -> None:
+    orthanc.upload(dicom_file("CT_small.dcm"))
+    config = pacs_settings(settings, orthanc, pacs_url="http://pacs.invalid/dicom-web")
+    job = run_import(config, db, make_dataset(db), url=orthanc.dicomweb_url)
+    # Orthanc wants auth; the job URL is not under MCGIP_PACS_URL, so none was sent.
+    assert job.state == JobState.failed and "HTTP 401" in (job.error or "")
