@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
@@ -17,6 +21,8 @@ from server.worker import queue
 from server.worker.runner import Worker
 from tests.server.pacs.data import ct_series, dicom_file, make_dataset, pacs_settings, upload
 from tests.support.orthanc import OrthancServer
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_import(settings: Settings, db: Database, dataset_id: int, **params: object) -> Job:
@@ -154,3 +160,49 @@ def test_credentials_go_only_to_the_configured_pacs(
     job = run_import(config, db, make_dataset(db), url=orthanc.dicomweb_url)
     # Orthanc wants auth; the job URL is not under MCGIP_PACS_URL, so none was sent.
     assert job.state == JobState.failed and "HTTP 401" in (job.error or "")
+
+
+@pytest.mark.slow
+def test_killed_import_resumes_where_it_stopped(orthanc: OrthancServer, settings: Settings, db: Database) -> None:
+    for data in ct_series(6):
+        orthanc.upload(data)
+    config = pacs_settings(settings, orthanc)
+    dataset_id = make_dataset(db)
+    job = queue.submit(db, kind="pacs-import", dataset_id=dataset_id, params={})
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KILL_AT": "4",
+        "MCGIP_DATABASE_URL": config.resolved_database_url,
+        "MCGIP_DATA_DIR": str(config.data_dir),
+        "MCGIP_SECRET_KEY": config.secret_key,
+        "MCGIP_PACS_URL": orthanc.dicomweb_url,
+        "MCGIP_PACS_USERNAME": orthanc.username,
+        "MCGIP_PACS_PASSWORD": orthanc.password,
+    }
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.server.pacs.kill_during_import", str(job.id)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    # Three instances were committed; the fourth died before its commit and left no row.
+    assert count(db, PacsImport) == count(db, Case) == 3
+
+    assert queue.requeue_stale(db, timeout_s=0) == [job.id]
+    assert Worker(config, db=db).run_job(job.id)
+    with db.session() as session:
+        final = session.get(Job, job.id)
+        assert final is not None and final.state == JobState.succeeded, final.error
+        assert final.result is not None
+        assert (final.result["imported"], final.result["already_imported"]) == (3, 3)
+        links = list(session.scalars(select(PacsUidLink.original_sop_uid)))
+    assert count(db, Case) == count(db, PacsImport) == 6 and len(set(links)) == 6
+    # Every case has its files; at most the killed instance's folder is left without a case.
+    image_dirs = {p.name for p in (Path(config.blob_dir) / "images").iterdir()}
+    with db.session() as session:
+        stored = {Path(d).name for d in session.scalars(select(StoredImage.storage_dir))}
+    assert stored <= image_dirs and len(image_dirs - stored) <= 1
