@@ -34,7 +34,10 @@ def upload(orthanc: OrthancServer, data: bytes) -> Uploaded:
     ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     orthanc.upload(data)
     return Uploaded(
-        str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), str(ds.get("PatientName", ""))
+        str(ds.StudyInstanceUID),
+        str(ds.SeriesInstanceUID),
+        str(ds.SOPInstanceUID),
+        str(ds.get("PatientName", "")),
     )
 
 

@@ -65,7 +65,10 @@ def test_import_deidentifies_links_and_skips_unsupported(
         assert set(links) == {ct.sop_uid, mr.sop_uid}
         for original in (ct, mr):
             link = links[original.sop_uid]
-            assert (link.original_study_uid, link.original_series_uid) == (original.study_uid, original.series_uid)
+            assert (link.original_study_uid, link.original_series_uid) == (
+                original.study_uid,
+                original.series_uid,
+            )
             assert link.source_url == orthanc.dicomweb_url
             case = session.get(Case, link.case_id)
             assert case is not None and case.dataset_id == dataset_id and case.image is not None
@@ -163,7 +166,9 @@ def test_credentials_go_only_to_the_configured_pacs(
 
 
 @pytest.mark.slow
-def test_killed_import_resumes_where_it_stopped(orthanc: OrthancServer, settings: Settings, db: Database) -> None:
+def test_killed_import_resumes_where_it_stopped(
+    orthanc: OrthancServer, settings: Settings, db: Database
+) -> None:
     for data in ct_series(6):
         orthanc.upload(data)
     config = pacs_settings(settings, orthanc)
