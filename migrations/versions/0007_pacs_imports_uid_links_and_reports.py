@@ -1,7 +1,7 @@
 """pacs imports, uid links and reports
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 08:04:03.474140
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pacs_imports")),
         sa.UniqueConstraint("case_id", name=op.f("uq_pacs_imports_case_id")),
         sa.UniqueConstraint("dataset_id", "sop_key", name=op.f("uq_pacs_imports_dataset_id_sop_key")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("pacs_imports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pacs_imports_dataset_id"), ["dataset_id"], unique=False)
@@ -63,6 +64,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pacs_reports")),
         sa.UniqueConstraint("case_id", "digest", name=op.f("uq_pacs_reports_case_id_digest")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("pacs_reports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pacs_reports_case_id"), ["case_id"], unique=False)
@@ -86,6 +88,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pacs_uid_links")),
         sa.UniqueConstraint("case_id", name=op.f("uq_pacs_uid_links_case_id")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("pacs_uid_links", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pacs_uid_links_deid_sop_uid"), ["deid_sop_uid"], unique=False)
