@@ -373,3 +373,37 @@ def test_mouse_source_samples_the_last_pointer_position_at_its_rate(page: Any) -
     assert len(moved) >= 5 and all(s == [40, 70, True] for s in moved)
     assert out["stopped"] == out["after"], "no samples after stop()"
     assert (out["kind"], out["eye"], out["info"]["rate_hz"]) == ("mouse", False, 100)
+
+
+def test_annotation_overlay_draws_boxes_and_ellipses_at_image_positions(page: Any) -> None:
+    out = js(
+        page,
+        """
+      const O = await import('/static/js/viewer/overlays.js');
+      const calls = [];
+      const methods = ['save', 'restore', 'beginPath', 'stroke', 'rect', 'ellipse', 'fillText'];
+      const ctx = new Proxy({}, {
+        get: (_t, name) => methods.includes(name) ? (...a) => calls.push([name, ...a]) : undefined,
+        set: () => true,
+      });
+      const viewer = {view: {zoom: 2, panX: 10, panY: 20}};
+      const annotations = [
+        {shape: 'box', label: 'right lung', x0: 5, y0: 6, x1: 25, y1: 46},
+        {shape: 'ellipse', label: 'Consolidation', x0: 0, y0: 0, x1: 40, y1: 20},
+      ];
+      let visible = false;
+      const draw = O.annotationOverlay(annotations, () => ({visible}));
+      draw(ctx, viewer);
+      const hidden = calls.length;
+      visible = true;
+      draw(ctx, viewer);
+      return {hidden, calls: calls.filter((c) => ['rect', 'ellipse', 'fillText'].includes(c[0]))};
+    """,
+    )
+    assert out["hidden"] == 0
+    rect, label1, ellipse, label2 = out["calls"]
+    # Image px -> canvas: pan + px x zoom.
+    assert rect == ["rect", 20, 32, 40, 80]
+    assert label1[:2] == ["fillText", "right lung"]
+    assert ellipse[:5] == ["ellipse", 50, 40, 40, 20]
+    assert label2[:2] == ["fillText", "Consolidation"]

@@ -2,7 +2,7 @@
 
 import { api, el } from '../api.js';
 import { ImageViewer } from '../viewer/image-viewer.js';
-import { bindHeatmap, sessionRow } from './common.js';
+import { bindAnnotations, bindHeatmap, sessionRow } from './common.js';
 
 const root = document.getElementById('review');
 const caseId = Number(root.dataset.caseId);
@@ -19,6 +19,7 @@ async function load() {
   ]);
   window.mcgip.heatmap = heatmap;
   bindHeatmap(viewer, heatmap);
+  window.mcgip.annotations = await bindAnnotations(viewer, caseId);
   document.querySelector('#session-table tbody').replaceChildren(...sessions.map((s) => sessionRow(s, { withCase: false })));
   root.dataset.state = 'ready';
 }

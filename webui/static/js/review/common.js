@@ -1,7 +1,7 @@
 // Shared pieces of the review pages.
 
-import { el } from '../api.js';
-import { heatmapOverlay } from '../viewer/overlays.js';
+import { api, ApiError, el } from '../api.js';
+import { annotationOverlay, heatmapOverlay } from '../viewer/overlays.js';
 
 export function sessionRow(s, { withCase = true } = {}) {
   return el('tr', { dataset: { sessionId: s.id } },
@@ -25,4 +25,28 @@ export function bindHeatmap(viewer, heatmap) {
   document.getElementById('heat-info').textContent =
     `${heatmap.sessions} session${heatmap.sessions === 1 ? '' : 's'}, ${heatmap.samples} on-image samples`;
   viewer.requestRender();
+}
+
+/**
+ * Wire the annotations checkbox to an overlay of the case's annotations (admins only: readers get
+ * 403 and the control stays hidden).
+ */
+export async function bindAnnotations(viewer, caseId) {
+  const box = document.getElementById('annotation-controls');
+  const show = document.getElementById('show-annotations');
+  let annotations;
+  try {
+    annotations = await api(`/api/cases/${caseId}/annotations`);
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 403 || err.status === 404)) return [];
+    throw err;
+  }
+  if (!annotations.length) return annotations;
+  box.hidden = false;
+  document.getElementById('annotation-info').textContent =
+    `${annotations.length} region${annotations.length === 1 ? '' : 's'} (${[...new Set(annotations.map((a) => a.source))].join(', ')})`;
+  viewer.overlays.push(annotationOverlay(annotations, () => ({ visible: show.checked })));
+  show.addEventListener('change', () => viewer.requestRender());
+  viewer.requestRender();
+  return annotations;
 }

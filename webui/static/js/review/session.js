@@ -3,7 +3,7 @@
 import { api, el } from '../api.js';
 import { ImageViewer } from '../viewer/image-viewer.js';
 import { scanpathOverlay } from '../viewer/overlays.js';
-import { bindHeatmap } from './common.js';
+import { bindAnnotations, bindHeatmap } from './common.js';
 import { Playback, recordedView, recordedWindow, sampleIndexAt, samplesToPath } from './playback.js';
 
 const root = document.getElementById('review');
@@ -83,6 +83,7 @@ async function load() {
   } catch (err) {
     document.getElementById('heat-info').textContent = `no heatmap: ${err.message}`;
   }
+  window.mcgip.annotations = await bindAnnotations(viewer, session.case_id);
   root.dataset.state = 'ready';
 }
 

@@ -101,3 +101,36 @@ export function upperBound(arr, x) {
   }
   return lo;
 }
+
+/**
+ * Overlay of regions marked on the image (a data set's anatomy boxes, abnormality ellipses, chest
+ * box): boxes as rectangles, ellipses inscribed in their box, each with its label.
+ * @param {{shape: string, label: string, x0: number, y0: number, x1: number, y1: number}[]} annotations
+ *   in image px, as from GET /api/cases/{id}/annotations
+ * @param {() => {visible: boolean}} settings
+ */
+export function annotationOverlay(annotations, settings) {
+  return (ctx, viewer) => {
+    if (!settings().visible || !annotations.length) return;
+    ctx.save();
+    ctx.lineWidth = 2;
+    ctx.font = '12px sans-serif';
+    ctx.textBaseline = 'bottom';
+    for (const a of annotations) {
+      const p = imageToCanvas(viewer.view, a.x0, a.y0);
+      const q = imageToCanvas(viewer.view, a.x1, a.y1);
+      const color = a.shape === 'ellipse' ? 'rgba(255, 170, 0, 0.95)' : 'rgba(0, 220, 140, 0.9)';
+      ctx.strokeStyle = color;
+      ctx.fillStyle = color;
+      ctx.beginPath();
+      if (a.shape === 'ellipse') {
+        ctx.ellipse((p.x + q.x) / 2, (p.y + q.y) / 2, Math.abs(q.x - p.x) / 2, Math.abs(q.y - p.y) / 2, 0, 0, 2 * Math.PI);
+      } else {
+        ctx.rect(p.x, p.y, q.x - p.x, q.y - p.y);
+      }
+      ctx.stroke();
+      ctx.fillText(a.label, p.x + 2, p.y - 2);
+    }
+    ctx.restore();
+  };
+}
