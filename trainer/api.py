@@ -23,11 +23,12 @@ import torch
 from trainer import distributed
 from trainer.callbacks import Callback, CallbackList, JsonLinesCallback
 from trainer.config import ConfigError, EvalConfig, TrainConfig
+from trainer.crossval import cross_validate
 from trainer.data.snapshot import Snapshot, SnapshotError, load_snapshot
 from trainer.evaluate import side_by_side
 from trainer.export import FORMATS, build_model_card, export_encoder, write_json
 from trainer.loop import resolve_device
-from trainer.pipeline import evaluate_encoder_file, prepare_data, train_one
+from trainer.pipeline import evaluate_encoder_file, prepare_data, save_untrained_encoder, train_one
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,11 @@ def train(
         if previous is not None:
             to_eval["previous"] = Path(previous)
         metrics = _evaluate_all(to_eval, prepared, config.evaluation, device, config.train.seed)
+        # The untrained starting point is a condition of the cross-validated evaluation only: it
+        # shows how much of a score comes from training at all.
+        conditions = dict(to_eval)
+        conditions["untrained"] = save_untrained_encoder(config, prepared, out / "untrained" / "encoder.pt")
+        metrics["evaluation"] = _cross_validated(conditions, prepared, config.evaluation, device)
         write_json(out / "metrics.json", metrics)
         from trainer.export import load_encoder
 
@@ -131,6 +137,15 @@ def train(
         steps=main_result.steps,
         losses=main_result.losses,
     )
+
+
+def _cross_validated(
+    encoders: dict[str, Path], prepared: Any, config: EvalConfig, device: torch.device
+) -> dict[str, Any]:
+    """The cross-validated report with the snapshot's label provenance attached."""
+    report = cross_validate(encoders, prepared.snapshot, prepared.store, config, device=device)
+    report["labels"] = prepared.snapshot.metadata.get("labels", {})
+    return report
 
 
 def _evaluate_all(
@@ -166,14 +181,16 @@ def evaluate(
         device: ``auto``, ``cpu`` or ``cuda``.
 
     Returns:
-        ``{name: report, "side_by_side": table[, "delta_vs_baseline": ...]}``.
+        ``{name: report, "side_by_side": table[, "delta_vs_baseline": ...], "evaluation": cv report}``.
     """
     cfg = config or TrainConfig()
     snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
     prepared = prepare_data(cfg, snap)
     dev = resolve_device(device)
     paths = {k: Path(v) for k, v in encoders.items()}
-    return _evaluate_all(paths, prepared, cfg.evaluation, dev, cfg.train.seed)
+    metrics = _evaluate_all(paths, prepared, cfg.evaluation, dev, cfg.train.seed)
+    metrics["evaluation"] = _cross_validated(paths, prepared, cfg.evaluation, dev)
+    return metrics
 
 
 def export_model(checkpoint: str | Path, fmt: str, out_path: str | Path) -> Path:

@@ -146,6 +146,13 @@ class EvalConfig(_Section):
     baseline: Literal["train", "none"] = Field(
         "train", description="train the no-gaze baseline on the same snapshot and budget"
     )
+    folds: int = Field(5, ge=2, le=20, description="k of the cross-validated evaluation")
+    resamples: int = Field(2000, ge=1000, description="bootstrap resamples of every 95% CI")
+    cv_seed: int = Field(0, description="fold and resample seed (keep fixed to compare versions)")
+    primary_metric: str = Field(
+        "knn.balanced_accuracy", description="metric the better/worse verdict is read from"
+    )
+    linear_c: float = Field(0.1, gt=0.0, description="inverse L2 strength of the logistic probe")
 
 
 class TrainConfig(_Section):

@@ -99,6 +99,27 @@ def get_model_card(model_id: int, ctx: ContextDep, session: SessionDep, _user: C
     }
 
 
+@router.get("/models/{model_id}/evaluation", dependencies=[require_scope("read")])
+def get_model_evaluation(model_id: int, session: SessionDep, _user: CurrentUser) -> dict[str, Any]:
+    """The version's cross-validated evaluation (docs/evaluation.md): per condition and metric
+    ``{"value", "ci_low", "ci_high"}``, paired differences to the baseline with ``p_value``,
+    ``n_cases``, ``n_folds``, ``verdict``; ``status`` "insufficient_labels" names what is missing."""
+    version = versions.get_version(session, model_id)
+    evaluation = (version.metrics or {}).get("evaluation")
+    if not isinstance(evaluation, dict):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"model {model_id} has no cross-validated evaluation; retrain to get one",
+        )
+    return {
+        "model_id": version.id,
+        "dataset_id": version.dataset_id,
+        "version": version.version,
+        **evaluation,
+        "labels": evaluation.get("labels") or (version.snapshot or {}).get("labels", {}),
+    }
+
+
 @router.get("/models/{model_id}/export", response_class=FileResponse, dependencies=[require_scope("export")])
 def export_model(
     model_id: int,

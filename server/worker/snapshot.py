@@ -21,6 +21,7 @@ from server.models import Case, Dataset, DiagnosisLabel, Pair, ReadingSession, S
 from server.registry.embedding import shown_inverted
 from server.storage import BlobStore
 from trainer.data.snapshot import make_snapshot, save_snapshot
+from trainer.protocol.labels import LabelSummary, latest_per_reader, resolve_labels
 
 
 def consensus_labels(session: Session, case_ids: list[int]) -> dict[int, str]:
@@ -42,6 +43,34 @@ def consensus_labels(session: Session, case_ids: list[int]) -> dict[int, str]:
         tied = [label for label, n in counter.items() if n == top]
         out[case_id] = max(tied, key=lambda label: (latest[(case_id, label)], label))
     return out
+
+
+def evaluation_labels(session: Session, case_ids: list[int]) -> tuple[dict[int, str], LabelSummary]:
+    """Each case's evaluation label by the documented precedence (reference label, an imported
+    dataset label, the readers' majority; see ``trainer.protocol.labels``) and where labels came from."""
+    cases = session.execute(
+        select(Case.id, Case.reference_label, Case.attributes).where(Case.id.in_(case_ids))
+    ).all()
+    rows = session.execute(
+        select(
+            DiagnosisLabel.case_id, DiagnosisLabel.reader_id, DiagnosisLabel.label, DiagnosisLabel.created_at
+        ).where(DiagnosisLabel.case_id.in_(case_ids))
+    ).all()
+    readings = latest_per_reader([(c, str(r), lab, at) for c, r, lab, at in rows])
+    resolved, summary = resolve_labels(
+        {c: ref for c, ref, _ in cases}, {c: attrs for c, _, attrs in cases}, readings
+    )
+    return {c: r.label for c, r in resolved.items() if r.label is not None}, summary
+
+
+def patient_keys(session: Session, case_ids: list[int]) -> dict[str, str]:
+    """Case id -> patient key (case attribute ``patient_key``) where an upload or import set one."""
+    rows = session.execute(select(Case.id, Case.attributes).where(Case.id.in_(case_ids)))
+    return {
+        str(c): str(attrs["patient_key"])
+        for c, attrs in rows
+        if isinstance(attrs, dict) and attrs.get("patient_key") not in (None, "")
+    }
 
 
 def positive_count(session: Session, dataset_id: int, metric: str) -> int:
@@ -82,7 +111,8 @@ def build_snapshot(
         .where(Case.dataset_id == dataset_id)
         .order_by(Case.id)
     ).all()
-    labels = consensus_labels(session, [case_id for case_id, _ in rows])
+    case_ids = [case_id for case_id, _ in rows]
+    labels, label_summary = evaluation_labels(session, case_ids)
     cases = [
         (
             str(case_id),
@@ -121,12 +151,15 @@ def build_snapshot(
             "counts": {"sessions": n_sessions, "readers": n_readers},
             "gaze": gaze,
             "dataset": {"id": dataset.id, "name": dataset.name},
+            "labels": label_summary.to_dict(),
         },
+        groups=patient_keys(session, case_ids),
     )
     save_snapshot(snapshot, manifest)
     return {
         "counts": snapshot.counts,
         "gaze": gaze,
+        "labels": label_summary.to_dict(),
         "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         "path": str(manifest),
     }

@@ -129,6 +129,17 @@ def _model(client: TestClient, w: World, _headers_for: Callable[[str], dict[str,
     w.ids["model_id"] = make_model_version(ctx.db, BlobStore(ctx.settings.blob_dir), w.dataset_id)
 
 
+def _evaluated_model(client: TestClient, w: World, _headers_for: Callable[[str], dict[str, str]]) -> None:
+    """A registered model version carrying a cross-validated evaluation."""
+    from server.storage import BlobStore
+    from tests.server.jobs.models_support import make_model_version, sample_evaluation
+
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    w.ids["model_id"] = make_model_version(
+        ctx.db, BlobStore(ctx.settings.blob_dir), w.dataset_id, evaluation=sample_evaluation()
+    )
+
+
 def _pairs_job(w: World) -> dict[str, Any]:
     return {"json": {"kind": "pairs", "dataset_id": w.dataset_id}}
 
@@ -182,6 +193,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/models"): Expect(401, 200, 200),
     ("GET", "/api/models/{model_id}"): Expect(401, 200, 200, setup=_model),
     ("GET", "/api/models/{model_id}/card"): Expect(401, 200, 200, setup=_model),
+    ("GET", "/api/models/{model_id}/evaluation"): Expect(401, 200, 200, setup=_evaluated_model),
     ("GET", "/api/models/{model_id}/export"): Expect(401, 403, 200, _onnx_format, _model),
     ("POST", "/api/models/{model_id}/promote"): Expect(401, 403, 200, setup=_model),
     ("POST", "/api/models/{model_id}/embed"): Expect(401, 200, 200, _case_form, _model),

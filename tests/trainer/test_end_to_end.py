@@ -79,6 +79,12 @@ def test_cli_train_learns_and_reports(tmp_path: Path) -> None:
     assert set(metrics["side_by_side"]["knn.accuracy"]) == {"mcgip", "baseline"}
     assert set(metrics["mcgip"]["knn"]["per_class_recall"]) == set(CLASSES)
     assert "linear" in metrics["baseline"]
+    # Cross-validated evaluation: every condition on the same 5 folds of all 64 labelled cases.
+    ev = metrics["evaluation"]
+    assert ev["status"] == "ok" and ev["n_cases"] == 64 and ev["n_folds"] == 5
+    assert set(ev["conditions"]) == {"mcgip", "baseline", "untrained"}
+    assert set(ev["differences"]["mcgip"]["knn.accuracy"]) == {"value", "ci_low", "ci_high", "p_value"}
+    assert ev["verdict"] in {"better", "worse", "cannot tell"}
 
     card = json.loads((out / "model_card.json").read_text())
     assert card["metrics"]["side_by_side"] == metrics["side_by_side"]

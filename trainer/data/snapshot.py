@@ -7,7 +7,7 @@ Format (documented in docs/trainer.md)::
      "split": {"seed": 0, "test_fraction": 0.2},
      "classes": ["normal", ...],
      "cases": [{"id": "c1", "image": "images/c1.png", "label": "normal" | null, "split": "train" | "test",
-                "invert": false}],
+                "invert": false, "group": "patient-17"}],   # invert and group (patient key) optional
      "pairs": [["c1", "c2", 0.93], ...],
      "metadata": {"counts": {"cases": n, "sessions": n, "readers": n, "positives": n},
                   "gaze": {"metric": "moments", "threshold": 0.9}, ...}}
@@ -48,9 +48,10 @@ def assign_split(case_id: str, *, seed: int = 0, test_fraction: float = 0.2) -> 
 
 @dataclass(frozen=True)
 class SnapshotCase:
-    """One case: id, image file, reader diagnosis label (None if unlabelled) and split.
+    """One case: id, image file, resolved label (None if unlabelled), split, display inversion, patient.
 
     ``invert``: the image is shown inverted (DICOM MONOCHROME1); optional in manifests, default false.
+    ``group``: patient key (if known); keeps all images of one patient in one cross-validation fold.
     """
 
     id: str
@@ -58,6 +59,7 @@ class SnapshotCase:
     label: str | None
     split: str
     invert: bool = False
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class Snapshot:
             "classes": list(self.classes),
             "cases": [
                 {"id": c.id, "image": rel(c.image), "label": c.label, "split": c.split, "invert": c.invert}
+                | ({"group": c.group} if c.group is not None else {})
                 for c in self.cases
             ],
             "pairs": [[a, b, float(s)] for a, b, s in self.pairs],
@@ -139,13 +142,25 @@ def make_snapshot(
     metadata: dict[str, Any] | None = None,
     split_seed: int = 0,
     test_fraction: float = 0.2,
+    groups: dict[str, str] | None = None,
 ) -> Snapshot:
-    """Build a snapshot from ``(case_id, image_path, label[, invert])`` tuples, assigning splits by hash."""
+    """Build a snapshot from ``(case_id, image_path, label[, invert])`` tuples, assigning splits by hash.
+
+    ``groups`` maps case ids to patient keys where known.
+    """
     items = [(str(c[0]), Path(c[1]), c[2], bool(c[3]) if len(c) > 3 else False) for c in cases]
     if classes is None:
         classes = sorted({label for _, _, label, _ in items if label is not None})
+    group_of = groups or {}
     built = tuple(
-        SnapshotCase(cid, img, label, assign_split(cid, seed=split_seed, test_fraction=test_fraction), invert)
+        SnapshotCase(
+            cid,
+            img,
+            label,
+            assign_split(cid, seed=split_seed, test_fraction=test_fraction),
+            invert,
+            group_of.get(cid),
+        )
         for cid, img, label, invert in items
     )
     return Snapshot(
@@ -194,7 +209,17 @@ def load_snapshot(path: str | Path) -> Snapshot:
         invert = c.get("invert", False)
         if not isinstance(invert, bool):
             raise SnapshotError(f"{path}: cases[{i}].invert must be true or false")
-        cases.append(SnapshotCase(cid, image, None if label is None else str(label), side, invert))
+        group = c.get("group")
+        cases.append(
+            SnapshotCase(
+                cid,
+                image,
+                None if label is None else str(label),
+                side,
+                invert,
+                None if group is None else str(group),
+            )
+        )
     pairs = []
     for i, p in enumerate(raw.get("pairs", [])):
         if not isinstance(p, list | tuple) or len(p) != 3:

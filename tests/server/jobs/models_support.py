@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import onnx
@@ -12,6 +13,7 @@ from server.db import Database
 from server.models import ModelVersion
 from server.registry.artifacts import CARD_FILE, ENCODER_FILE, EXPORT_FILES, checksums
 from server.storage import BlobStore
+from trainer.protocol import evaluate_conditions
 
 SIZE = 16
 FEATURES = 4
@@ -37,8 +39,27 @@ def tiny_onnx(seed: int = 0) -> bytes:
     return model.SerializeToString()
 
 
+def sample_evaluation(n_cases: int = 60, seed: int = 0) -> dict[str, Any]:
+    """A real cross-validated report (trainer.protocol, no torch) where McGIP's features carry signal."""
+    rng = np.random.default_rng(seed)
+    labels = ["normal" if i % 2 else "mass" for i in range(n_cases)]
+    y = np.array([i % 2 for i in range(n_cases)])
+    baseline = rng.normal(size=(n_cases, 4))
+    mcgip = baseline.copy()
+    mcgip[:, 0] += 3.0 * y
+    return evaluate_conditions(
+        {"mcgip": mcgip, "baseline": baseline}, labels, [f"img{i}" for i in range(n_cases)]
+    )
+
+
 def make_model_version(
-    db: Database, blobs: BlobStore, dataset_id: int, *, version: int = 1, seed: int = 0
+    db: Database,
+    blobs: BlobStore,
+    dataset_id: int,
+    *,
+    version: int = 1,
+    seed: int = 0,
+    evaluation: dict[str, Any] | None = None,
 ) -> int:
     """Write artifacts under ``models/test-<dataset>-<version>`` and register them; returns the id."""
     folder = f"models/test-{dataset_id}-{version}"
@@ -56,7 +77,7 @@ def make_model_version(
             backbone="resnet18",
             config=config,
             snapshot={"counts": {"cases": 2}},
-            metrics={"side_by_side": {}},
+            metrics={"side_by_side": {}} | ({"evaluation": evaluation} if evaluation else {}),
             checksums=checksums(blobs.path(folder)),
             artifact_dir=folder,
             is_active=False,

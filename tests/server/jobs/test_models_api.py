@@ -22,7 +22,7 @@ from server.settings import Settings
 from server.storage import BlobStore
 from server.worker.runner import Worker
 from tests.conftest import Users, token_for
-from tests.server.jobs.models_support import make_model_version
+from tests.server.jobs.models_support import make_model_version, sample_evaluation
 from tests.server.worker.data import TinyDataset, make_dataset
 
 Auth = Callable[[str], dict[str, str]]
@@ -48,6 +48,26 @@ def test_list_get_and_card(app_client: TestClient, auth: Auth, model_id: int, da
     card = app_client.get(f"/api/models/{model_id}/card", headers=auth("admin")).json()
     assert card["name"] == "tiny" and card["registry"]["checksums"] == model["checksums"]
     assert app_client.get("/api/models/9999", headers=auth("admin")).status_code == 404
+
+
+def test_evaluation_contract(
+    app_client: TestClient, auth: Auth, model_id: int, db: Database, settings: Settings, data: TinyDataset
+) -> None:
+    url = f"/api/models/{model_id}/evaluation"
+    missing = app_client.get(url, headers=auth("admin"))
+    assert missing.status_code == 404 and "no cross-validated evaluation" in missing.json()["detail"]
+    evaluated = make_model_version(
+        db, BlobStore(settings.blob_dir), data.dataset_id, version=2, evaluation=sample_evaluation()
+    )
+    body = app_client.get(f"/api/models/{evaluated}/evaluation", headers=auth("admin")).json()
+    assert body["model_id"] == evaluated and body["version"] == 2
+    assert body["n_cases"] == 60 and body["n_folds"] == 5 and body["status"] == "ok"
+    assert set(body["conditions"]) == {"mcgip", "baseline"}
+    assert set(body["conditions"]["mcgip"]["knn.accuracy"]) == {"value", "ci_low", "ci_high"}
+    diff = body["differences"]["mcgip"]["knn.balanced_accuracy"]
+    assert set(diff) == {"value", "ci_low", "ci_high", "p_value"} and diff["ci_low"] > 0
+    assert body["verdict"] == "better"
+    assert app_client.get("/api/models/9999/evaluation", headers=auth("admin")).status_code == 404
 
 
 def test_export_streams_with_checksum_and_is_audited(

@@ -31,6 +31,18 @@ def _latest(folder: Path) -> int:
     return max(steps, default=0)
 
 
+def _evaluation(args: argparse.Namespace, runs: list[str]) -> dict[str, object]:
+    """The real (torch-free) protocol on fixed random features of the snapshot's labelled cases."""
+    import numpy as np
+
+    from trainer.protocol import evaluate_conditions
+
+    cases = json.loads(args.snapshot.read_text())["cases"]
+    rng = np.random.default_rng(0)
+    features = {run: rng.normal(size=(len(cases), 4)) for run in runs}
+    return evaluate_conditions(features, [c["label"] for c in cases], [c["id"] for c in cases])
+
+
 def train(args: argparse.Namespace) -> int:
     config = json.loads(args.config.read_text())
     if config.get("name") == "invalid":
@@ -73,7 +85,10 @@ def train(args: argparse.Namespace) -> int:
         (args.out / run / "encoder.pt").write_bytes(f"encoder {run} {steps}".encode())
         _emit(event="run_end", run=run, steps=steps)
     _emit(event="evaluate", models=runs)
-    metrics = {"side_by_side": {"knn.accuracy": {r: 0.5 for r in runs}}}
+    metrics = {
+        "side_by_side": {"knn.accuracy": {r: 0.5 for r in runs}},
+        "evaluation": _evaluation(args, runs),
+    }
     (args.out / "metrics.json").write_text(json.dumps(metrics))
     (args.out / "model_card.json").write_text(json.dumps({"format": "mcgip-model-card"}))
     _emit(event="done", encoder=str(args.out / runs[0] / "encoder.pt"), metrics=metrics["side_by_side"])

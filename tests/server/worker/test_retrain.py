@@ -90,6 +90,14 @@ def test_retrain_registers_one_version_with_checksums_and_history(
         assert version.job_id == job.id and version.method == "moco_v2" and version.backbone == "resnet18"
         assert version.snapshot["counts"]["cases"] == 8 and version.snapshot["counts"]["positives"] == 2
         assert version.metrics["side_by_side"]["knn.accuracy"]["mcgip"] == 0.5
+        # 4 labelled cases per class: training ran, and the evaluation says what is missing.
+        evaluation = version.metrics["evaluation"]
+        assert evaluation["status"] == "insufficient_labels" and evaluation["verdict"] == "cannot tell"
+        assert evaluation["problems"] == [
+            f"class {c!r} has 4 labelled cases; 5-fold cross-validation needs at least 5 per class (1 more)"
+            for c in ("a", "b")
+        ]
+        assert version.snapshot["labels"]["sources"] == {"readers": 8}
         folder = BlobStore(settings.blob_dir).path(version.artifact_dir)
         for name in [*EXPORT_FILES.values(), "encoder.pt", "snapshot.json", "config.json"]:
             assert version.checksums[name] == sha256_file(folder / name)

@@ -1,0 +1,170 @@
+"""Resolving one evaluation label per case from every source, and how far readers agree.
+
+Precedence (first that gives a label wins; documented in docs/evaluation.md):
+
+1. ``reference`` - the case's reference label: given at upload, or set by an importer from the
+   labels a public dataset publishes. Curated ground truth beats a reading.
+2. ``dataset`` - a single-class ``label`` an importer stored in the case's attributes
+   (``{"<source>": {"label": "..."}}``), when no reference label is set.
+3. ``readers`` - the majority of the readers' diagnoses (each reader's latest diagnosis counts
+   once; imported readings count as readers). A tie leaves the case unlabelled: a coin flip is
+   not ground truth.
+
+Agreement between readers: Cohen's kappa (scikit-learn) for two readers on the cases both read,
+Fleiss' kappa for three or more on the cases all of them read. Numpy and scikit-learn only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+__all__ = ["LabelSummary", "ResolvedLabel", "fleiss_kappa", "reader_agreement", "resolve_labels"]
+
+SOURCES = ("reference", "dataset", "readers")
+
+
+@dataclass(frozen=True)
+class ResolvedLabel:
+    """A case's evaluation label and where it came from (``label`` None: unlabelled, ``source`` says why)."""
+
+    label: str | None
+    source: str
+
+
+@dataclass
+class LabelSummary:
+    """Counts per source plus reader agreement, stored with every snapshot and evaluation."""
+
+    sources: dict[str, int] = field(default_factory=dict)
+    agreement: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sources": dict(self.sources), "agreement": dict(self.agreement), "precedence": list(SOURCES)}
+
+
+def _dataset_label(attributes: Mapping[str, Any] | None) -> str | None:
+    for value in (attributes or {}).values():
+        if isinstance(value, Mapping) and isinstance(value.get("label"), str) and value["label"]:
+            return str(value["label"])
+    return None
+
+
+def resolve_labels(
+    reference: Mapping[int, str | None],
+    attributes: Mapping[int, Mapping[str, Any] | None],
+    readings: Mapping[int, Mapping[str, str]],
+) -> tuple[dict[int, ResolvedLabel], LabelSummary]:
+    """One label per case by the module's precedence, and the reader agreement summary.
+
+    Args:
+        reference: case -> reference label (None when not set), for every case.
+        attributes: case -> importer attributes.
+        readings: case -> {reader: that reader's latest diagnosis}.
+
+    Returns:
+        (case -> resolved label, summary with counts per source and agreement).
+    """
+    out: dict[int, ResolvedLabel] = {}
+    for case in reference:
+        ref = reference[case]
+        if ref:
+            out[case] = ResolvedLabel(ref, "reference")
+            continue
+        ds = _dataset_label(attributes.get(case))
+        if ds:
+            out[case] = ResolvedLabel(ds, "dataset")
+            continue
+        votes = Counter(readings.get(case, {}).values())
+        if not votes:
+            out[case] = ResolvedLabel(None, "none")
+            continue
+        (top, n), *rest = votes.most_common()
+        if rest and rest[0][1] == n:
+            out[case] = ResolvedLabel(None, "readers_tied")
+        else:
+            out[case] = ResolvedLabel(top, "readers")
+    summary = LabelSummary(sources=dict(Counter(r.source for r in out.values())))
+    summary.agreement = reader_agreement(readings, reference)
+    return out, summary
+
+
+def fleiss_kappa(table: np.ndarray) -> float:
+    """Fleiss' kappa of an (N subjects, C categories) table of rating counts, same raters per row.
+
+    kappa = (P_bar - P_e) / (1 - P_e) with P_i the agreeing rater pairs of subject i over all pairs
+    and P_e the sum of squared category shares (Fleiss 1971).
+    """
+    counts = np.asarray(table, dtype=np.float64)
+    n = counts.sum(1)
+    if counts.shape[0] == 0 or not np.all(n == n[0]) or n[0] < 2:
+        raise ValueError("fleiss_kappa needs at least one subject and the same number (>= 2) of raters each")
+    m = n[0]
+    p_i = ((counts * (counts - 1)).sum(1)) / (m * (m - 1))
+    p_bar = p_i.mean()
+    share = counts.sum(0) / counts.sum()
+    p_e = float((share**2).sum())
+    return float("nan") if p_e == 1.0 else float((p_bar - p_e) / (1 - p_e))
+
+
+def reader_agreement(
+    readings: Mapping[int, Mapping[str, str]], reference: Mapping[int, str | None] | None = None
+) -> dict[str, Any]:
+    """Agreement between readers (kappa) and of the readers' majority with the reference label.
+
+    Returns:
+        ``{"readers": n, "kappa": {"kind": "cohen"|"fleiss", "value", "n_cases"} | None,
+        "pairwise": [{"readers": [a, b], "kappa", "n_cases"}], "majority_vs_reference":
+        {"agreement", "n_cases"} | None}``.
+    """
+    readers = sorted({r for per_case in readings.values() for r in per_case})
+    out: dict[str, Any] = {"readers": len(readers), "kappa": None, "pairwise": []}
+    for a, b in combinations(readers, 2):
+        both = [c for c, per in readings.items() if a in per and b in per]
+        if len(both) < 2:
+            continue
+        ya, yb = [readings[c][a] for c in both], [readings[c][b] for c in both]
+        kappa = 1.0 if ya == yb else float(cohen_kappa_score(ya, yb))
+        out["pairwise"].append({"readers": [a, b], "kappa": _finite(kappa), "n_cases": len(both)})
+    if len(readers) == 2 and out["pairwise"]:
+        pair = out["pairwise"][0]
+        out["kappa"] = {"kind": "cohen", "value": pair["kappa"], "n_cases": pair["n_cases"]}
+    elif len(readers) >= 3:
+        full = [c for c, per in readings.items() if all(r in per for r in readers)]
+        cats = sorted({v for c in full for v in readings[c].values()})
+        if len(full) >= 2:
+            table = np.array([[sum(readings[c][r] == k for r in readers) for k in cats] for c in full])
+            value = fleiss_kappa(table)
+            out["kappa"] = {"kind": "fleiss", "value": _finite(value), "n_cases": len(full)}
+    if reference:
+        agree = [
+            Counter(per.values()).most_common(1)[0][0] == reference[c]
+            for c, per in readings.items()
+            if per and reference.get(c)
+        ]
+        if agree:
+            out["majority_vs_reference"] = {"agreement": sum(agree) / len(agree), "n_cases": len(agree)}
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def latest_per_reader(rows: Sequence[tuple[int, str, str, Any]]) -> dict[int, dict[str, str]]:
+    """case -> {reader: latest label} from ``(case, reader, label, created_at)`` rows."""
+    best: dict[tuple[int, str], tuple[Any, str]] = {}
+    for case, reader, label, at in rows:
+        key = (case, reader)
+        if key not in best or at >= best[key][0]:
+            best[key] = (at, label)
+    out: dict[int, dict[str, str]] = {}
+    for (case, reader), (_, label) in best.items():
+        out.setdefault(case, {})[reader] = label
+    return out
