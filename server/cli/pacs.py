@@ -1,20 +1,22 @@
-"""``mcgip import dicomweb``: queue a PACS import job and run it in the foreground (docs/pacs.md)."""
+"""``mcgip import dicomweb`` and ``mcgip export dicomweb``: PACS import and results jobs, run in the
+foreground (docs/pacs.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import typer
 from pydantic import ValidationError
 
 from server.cli.app import fail
-from server.cli.gaze_io import import_app
+from server.cli.gaze_io import export_app, import_app
 from server.cli.jobs_common import follow, resolve_datasets
 from server.db import Database
 from server.models import JobState
 from server.pacs.query import ImportQuery
-from server.settings import get_settings
+from server.settings import Settings, get_settings
 from server.worker import queue
 from server.worker.runner import Worker
 
@@ -66,13 +68,43 @@ def import_dicomweb(
     db = Database(settings.resolved_database_url)
     try:
         target = resolve_datasets(db, dataset)[0]
-        params = query.model_dump(mode="json", exclude_none=True)
-        job = queue.submit(db, kind="pacs-import", dataset_id=target.id, params=params)
-        typer.echo(f"pacs-import job {job.id} queued for dataset {target.name!r}", err=True)
-        Worker(settings, db=db).run_job(job.id)  # runs here unless a worker already took it
-        final = follow(db, job.id)
-        if final.state != JobState.succeeded:
-            fail(f"job {job.id} {final.state.value}: {final.error}", code=1)
-        typer.echo(json.dumps(final.result))
+        _run(
+            db,
+            settings,
+            "pacs-import",
+            target.id,
+            target.name,
+            query.model_dump(mode="json", exclude_none=True),
+        )
+    finally:
+        db.dispose()
+
+
+def _run(
+    db: Database, settings: Settings, kind: str, dataset_id: int, name: str, params: dict[str, Any]
+) -> None:
+    job = queue.submit(db, kind=kind, dataset_id=dataset_id, params=params)
+    typer.echo(f"{kind} job {job.id} queued for dataset {name!r}", err=True)
+    Worker(settings, db=db).run_job(job.id)  # runs here unless a worker already took it
+    final = follow(db, job.id)
+    if final.state != JobState.succeeded:
+        fail(f"job {job.id} {final.state.value}: {final.error}", code=1)
+    typer.echo(json.dumps(final.result))
+
+
+@export_app.command("dicomweb")
+def export_dicomweb(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset (name or id) whose results to send."),
+) -> None:
+    """Send reader diagnoses of PACS-imported cases back to their PACS as DICOM SR (STOW-RS).
+
+    The dataset must allow it (settings.pacs_results.enabled); reports already sent with the same
+    content are not sent again.
+    """
+    settings = get_settings()
+    db = Database(settings.resolved_database_url)
+    try:
+        target = resolve_datasets(db, dataset)[0]
+        _run(db, settings, "pacs-results", target.id, target.name, {})
     finally:
         db.dispose()

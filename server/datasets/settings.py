@@ -113,6 +113,14 @@ class RetrainPolicy(_Strict):
     config: dict[str, Any] = Field(default_factory=dict, description="training config of scheduled runs")
 
 
+class PacsResults(_Strict):
+    """Whether reader diagnoses go back to the PACS (docs/pacs.md)."""
+
+    enabled: bool = Field(
+        False, description="send reader diagnoses of PACS-imported cases back as DICOM SR (pacs-results job)"
+    )
+
+
 class DatasetSettings(_Strict):
     """Gaze-similarity, feature and retraining settings of one dataset."""
 
@@ -127,6 +135,7 @@ class DatasetSettings(_Strict):
     metric_options: MetricOptions = Field(default_factory=MetricOptions, description="metric parameters")
     features: FeatureSettings = Field(default_factory=FeatureSettings, description="session features")
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy, description="automatic retraining")
+    pacs_results: PacsResults = Field(default_factory=PacsResults, description="results back to the PACS")
 
     @classmethod
     def stored(cls, raw: Mapping[str, Any] | None, *, dataset_id: int | None = None) -> DatasetSettings:

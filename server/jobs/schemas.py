@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from server.pacs.query import ImportQuery
 from trainer.config import TrainConfig
 
-JobKind = Literal["session-features", "pairs", "retrain", "evaluate", "export", "embed", "pacs-import"]
+JobKind = Literal[
+    "session-features", "pairs", "retrain", "evaluate", "export", "embed", "pacs-import", "pacs-results"
+]
 ExportFormat = Literal["onnx", "torchscript", "safetensors"]
 
 
@@ -48,6 +50,10 @@ class EmbedParams(_Params):
     model_id: int
 
 
+class PacsResultsParams(_Params):
+    """No parameters: the dataset's settings (``pacs_results``) and its UID links say what goes where."""
+
+
 PARAMS: dict[str, type[BaseModel]] = {
     "session-features": FeaturesParams,
     "pairs": PairsParams,
@@ -56,9 +62,10 @@ PARAMS: dict[str, type[BaseModel]] = {
     "export": ExportParams,
     "embed": EmbedParams,
     "pacs-import": ImportQuery,
+    "pacs-results": PacsResultsParams,
 }
 #: Kinds that act on one dataset and need ``dataset_id``.
-NEEDS_DATASET = frozenset({"pairs", "retrain", "pacs-import"})
+NEEDS_DATASET = frozenset({"pairs", "retrain", "pacs-import", "pacs-results"})
 
 
 class JobCreate(BaseModel):

@@ -20,4 +20,5 @@ HANDLERS: dict[str, Handler] = {
     "export": models.run_export,
     "evaluate": models.run_evaluate,
     "pacs-import": pacs.run_import,
+    "pacs-results": pacs.run_results,
 }

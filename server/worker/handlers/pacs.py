@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from server.pacs.client import InvalidPacsUrl, PacsError, connect, normalise_url
 from server.pacs.importer import Importer
 from server.pacs.query import ImportQuery
+from server.pacs.results import ResultsDisabled, send_results
 from server.worker.context import JobContext, PermanentError
 
 
@@ -48,4 +49,24 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
     except PacsError as exc:
         # Whole instances stored so far stay (and are skipped by the next run); nothing half-stored.
         raise PermanentError(f"import stopped: {exc}") from None
+    return report.as_result()
+
+
+def run_results(ctx: JobContext) -> dict[str, Any]:
+    """Send new reader diagnoses of the dataset's PACS-imported cases back as DICOM SR."""
+    if ctx.job.dataset_id is None:
+        raise PermanentError("a pacs-results job needs dataset_id")
+    try:
+        report = send_results(
+            ctx.db,
+            dataset_id=ctx.job.dataset_id,
+            job_id=ctx.job.id,
+            connect=lambda url: connect(url, ctx.settings),
+            check=ctx.check,
+            progress=lambda fraction, info: ctx.report(fraction, **info),
+        )
+    except ResultsDisabled as exc:
+        raise PermanentError(str(exc)) from None
+    except PacsError as exc:
+        raise PermanentError(f"sending results stopped: {exc}") from None
     return report.as_result()

@@ -68,3 +68,9 @@ def test_import_dicomweb_cli(cli: CliRunner, orthanc: OrthancServer, db: Databas
         app, ["import", "dicomweb", "--url", "http://127.0.0.1:9/dicom-web", "--dataset", "from-pacs"]
     )
     assert down.exit_code == 1 and "unreachable" in down.output
+
+
+def test_export_dicomweb_cli_refuses_a_dataset_that_does_not_send(cli: CliRunner, db: Database) -> None:
+    make_dataset(db, "quiet")
+    result = cli.invoke(app, ["export", "dicomweb", "--dataset", "quiet"])
+    assert result.exit_code == 1 and "pacs_results.enabled" in result.output
