@@ -132,6 +132,15 @@ class DatasetSettings(_Strict):
     top_k: int | None = Field(
         None, ge=1, le=10_000, description="instead of the threshold: each case's k best partners (null: off)"
     )
+    screen_pixels_per_degree: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        description=(
+            "screen (CSS) px per degree of visual angle at the reading stations, used for fixation "
+            "detection when a session reports no screen size and distance (null: 35)"
+        ),
+    )
     metric_options: MetricOptions = Field(default_factory=MetricOptions, description="metric parameters")
     features: FeatureSettings = Field(default_factory=FeatureSettings, description="session features")
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy, description="automatic retraining")

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from trainer.gaze.preprocess import interpolate_gaps, smooth, valid_runs
+from trainer.gaze.preprocess import as_samples, interpolate_gaps, smooth, valid_runs
 
 FloatArray = NDArray[np.float64]
 
@@ -31,7 +31,51 @@ DEFAULT_DISPERSION_DEG = 1.0
 #: Default largest distance between two fixations merged into one, degrees.
 DEFAULT_MERGE_DEG = 0.5
 
-__all__ = ["FixationTable", "GazeEvents", "SaccadeTable", "detect_fixations"]
+__all__ = [
+    "FixationTable",
+    "GazeEvents",
+    "SaccadeTable",
+    "angular_positions",
+    "detect_fixations",
+    "screen_pixels_per_degree",
+]
+
+
+def screen_pixels_per_degree(
+    screen_px: float | None, screen_mm: float | None, distance_mm: float | None
+) -> float | None:
+    """Screen pixels per degree of visual angle at the centre of a screen ``screen_px`` pixels
+    (CSS px) and ``screen_mm`` millimetres wide, seen from ``distance_mm``; None if any is unknown.
+
+    One degree spans ``2 * d * tan(0.5 deg)`` millimetres at distance ``d``.
+    """
+    if not screen_px or not screen_mm or not distance_mm or min(screen_px, screen_mm, distance_mm) <= 0:
+        return None
+    return float(screen_px / screen_mm * 2.0 * distance_mm * np.tan(np.radians(0.5)))
+
+
+def angular_positions(
+    screen_xy: ArrayLike, image_xy: ArrayLike, zoom: ArrayLike, pixels_per_degree: float
+) -> FloatArray:
+    """(m, 2) gaze in degrees of visual angle from each sample's screen position.
+
+    Where a sample has no screen position (NaN, e.g. imported data recorded in image pixels), its
+    image position times the sample's zoom (image px -> screen px; 1 when unknown) stands in.
+
+    Args:
+        screen_xy: (m, 2) screen px. image_xy: (m, 2) image px. zoom: (m,) image px -> screen px.
+        pixels_per_degree: screen px per degree (:func:`screen_pixels_per_degree` or a setting).
+    """
+    if pixels_per_degree <= 0:
+        raise ValueError(f"pixels_per_degree must be positive, got {pixels_per_degree}")
+    screen = np.asarray(screen_xy, dtype=np.float64).reshape(-1, 2)
+    image = np.asarray(image_xy, dtype=np.float64).reshape(-1, 2)
+    z = np.asarray(zoom, dtype=np.float64).reshape(-1)
+    z = np.where(np.isfinite(z) & (z > 0), z, 1.0)
+    missing = ~np.isfinite(screen).all(1)
+    out = screen.copy()
+    out[missing] = image[missing] * z[missing, None]
+    return out / pixels_per_degree
 
 
 @dataclass(frozen=True)
@@ -177,6 +221,7 @@ def detect_fixations(
     max_gap_ms: float = 75.0,
     merge_distance: float | None = None,
     smooth_window: int | None = None,
+    angular: ArrayLike | None = None,
 ) -> GazeEvents:
     """Detect fixations and the saccades between them.
 
@@ -194,6 +239,11 @@ def detect_fixations(
         merge_distance: Fixations closer than this (deg, default 0.5; px default 17.5) merge.
         smooth_window: Median filter length in samples (odd); default 3 below 100 Hz, about 10 ms
             of samples above.
+        angular: (m, 2) where each sample's gaze was in degrees of visual angle (e.g. its screen
+            position over the screen's pixels per degree: :func:`angular_positions`). Velocities,
+            dispersions and merge distances are then measured there, so the display's zoom and
+            pan do not change what counts as a fixation, while the tables keep the coordinates of
+            ``samples`` (image pixels). Thresholds are in degrees; ``pixels_per_degree`` is unused.
 
     Returns:
         :class:`GazeEvents` with the fixation table (time order) and the saccade table.
@@ -202,15 +252,19 @@ def detect_fixations(
         raise ValueError(f"method must be 'ivt' or 'idt', got {method!r}")
     if pixels_per_degree is not None and pixels_per_degree <= 0:
         raise ValueError(f"pixels_per_degree must be positive, got {pixels_per_degree}")
+    if angular is not None:
+        pixels_per_degree = None
     scale = 1.0 / pixels_per_degree if pixels_per_degree else 1.0
-    px_default = 1.0 if pixels_per_degree else DEFAULT_PX_PER_DEG
+    in_degrees = bool(pixels_per_degree) or angular is not None
+    px_default = 1.0 if in_degrees else DEFAULT_PX_PER_DEG
     vel_thr = velocity_threshold if velocity_threshold is not None else DEFAULT_VELOCITY_DEG_S * px_default
     disp_thr = (
         dispersion_threshold if dispersion_threshold is not None else DEFAULT_DISPERSION_DEG * px_default
     )
     merge_d = merge_distance if merge_distance is not None else DEFAULT_MERGE_DEG * px_default
 
-    s = interpolate_gaps(samples, max_gap_ms=max_gap_ms)
+    raw = as_samples(samples)
+    s = interpolate_gaps(raw, max_gap_ms=max_gap_ms)
     t = s[:, 0]
     dt = float(np.median(np.diff(t))) if t.shape[0] > 1 else 1.0
     rate = 1000.0 / dt if dt > 0 else 1000.0
@@ -218,7 +272,18 @@ def detect_fixations(
         smooth_window = 3 if rate < 100 else max(3, int(round(rate * 0.01)) | 1)
     s = smooth(s, window=smooth_window)
     ok = s[:, 3] > 0
-    xu, yu = s[:, 1] * scale, s[:, 2] * scale
+    if angular is None:
+        xu, yu = s[:, 1] * scale, s[:, 2] * scale
+    else:
+        ang = np.asarray(angular, dtype=np.float64)
+        if ang.shape != (raw.shape[0], 2):
+            raise ValueError(f"angular must have shape ({raw.shape[0]}, 2), got {ang.shape}")
+        # The same gap filling and smoothing as the image coordinates, on the angular track.
+        track = np.column_stack((raw[:, 0], ang, raw[:, 3]))
+        track[~np.isfinite(track[:, 1:3]).all(1), 3] = 0.0
+        a = smooth(interpolate_gaps(track, max_gap_ms=max_gap_ms), window=smooth_window)
+        ok &= a[:, 3] > 0
+        xu, yu = a[:, 1], a[:, 2]
     half = max(1, int(round(rate * 0.01)))
     v = _velocity(t, xu, yu, ok, half)
 
@@ -228,7 +293,7 @@ def detect_fixations(
         runs = _idt_runs(t, xu, yu, ok, disp_thr, min_duration_ms)
     runs = _merge(runs, t, xu, yu, max_gap_ms, merge_d)
     runs = [(a, b) for a, b in runs if (t[b - 1] - t[a]) + dt >= min_duration_ms]
-    return _tables(runs, s, t, xu, yu, v, ok, dt, scale, "deg" if pixels_per_degree else "px")
+    return _tables(runs, s, t, xu, yu, v, ok, dt, "deg" if in_degrees else "px")
 
 
 def _tables(
@@ -240,7 +305,6 @@ def _tables(
     v: FloatArray,
     ok: NDArray[np.bool_],
     dt: float,
-    scale: float,
     unit: str,
 ) -> GazeEvents:
     """Build the fixation and saccade tables from fixation sample ranges."""
@@ -260,6 +324,8 @@ def _tables(
         if np.isfinite(seg_v).any():
             peak[q] = np.nanmax(seg_v)
         gap[q] = not ok[b[q] : a[q + 1]].all()
-    amp = np.hypot(np.diff(x), np.diff(y)) * scale
+    xm = np.array([xu[i:j].mean() for i, j in runs]) if k else np.zeros(0)
+    ym = np.array([yu[i:j].mean() for i, j in runs]) if k else np.zeros(0)
+    amp = np.hypot(np.diff(xm), np.diff(ym))
     sac = SaccadeTable(end[:-1], start[1:], x[:-1], y[:-1], x[1:], y[1:], amp, peak, gap)
     return GazeEvents(fix, sac, unit)

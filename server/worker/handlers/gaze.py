@@ -15,7 +15,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
@@ -33,14 +32,13 @@ from server.models import (
     StoredImage,
     utcnow,
 )
-from server.reading.heatmaps import gaze_samples
+from server.reading.heatmaps import display_pixels_per_degree, session_fixations
 from server.reading.service import session_samples
 from server.worker import queue
 from server.worker.context import JobContext, PermanentError
 from trainer.gaze import FeatureConfig, MetricConfig, MiningConfig, PairMiner, compute_session_features
 from trainer.gaze import SessionFeatures as GazeFeatures
 from trainer.gaze.features import FEATURES_VERSION
-from trainer.gaze.fixations import detect_fixations
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +90,11 @@ def session_feature_blob(session: Session, session_id: int) -> tuple[int, bytes]
     if row is None:
         return None
     reading, case, image = row
-    gaze = gaze_samples(session_samples(session, session_id))  # (m, 4): t_ms, x, y, valid
-    if gaze.shape[0] >= 2 and gaze[:, 3].sum() >= 2:
-        fixations = detect_fixations(gaze, "ivt").fixations.scanpath()  # (k, 3): x, y, duration
-    else:
-        fixations = np.zeros((0, 3))
+    # Fixations in degrees of visual angle: each sample's screen position over the session's screen
+    # px per degree (its geometry, else the dataset setting), mapped back to image px.
+    settings = DatasetSettings.stored(case.dataset.settings, dataset_id=case.dataset_id)
+    ppd = display_pixels_per_degree(reading.display_info, settings.screen_pixels_per_degree)
+    fixations = session_fixations(session_samples(session, session_id), ppd)  # (k, 3): x, y, duration
     size = (float(image.width), float(image.height)) if image else (1.0, 1.0)
     features = compute_session_features(
         reading.id, case.id, reading.reader_id, fixations, size, feature_config(case.dataset)
