@@ -110,7 +110,7 @@ class _FastBlock:
             chars = windows[start]
         else:
             chars = self.padded[np.minimum(start[:, None] + np.arange(width), self.padded.shape[0] - 1)]
-        chars[np.arange(width) >= lengths[:, None]] = 0
+        chars *= np.arange(width) < lengths[:, None]
         return chars
 
     def column(self, j: int) -> NDArray[np.bytes_]:

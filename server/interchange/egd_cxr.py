@@ -228,6 +228,16 @@ def parse(
         label_map: Condition column -> reference label (default: the column names).
     """
     errors: list[RowError] = []
+    unknown = sorted(set(label_map or {}) - set(CONDITIONS))
+    if unknown:
+        errors.append(
+            RowError(
+                path,
+                None,
+                f"--label-map names {', '.join(unknown)}; the conditions are {', '.join(CONDITIONS)}",
+            )
+        )
+        return DatasetImport(sessions=[], errors=errors)
     if path.is_dir():
         path = path / ("eye_gaze.csv" if raw_gaze else "fixations.csv")
     root = path.parent
