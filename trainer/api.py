@@ -25,6 +25,9 @@ from trainer.callbacks import Callback, CallbackList, JsonLinesCallback
 from trainer.config import ConfigError, EvalConfig, TrainConfig
 from trainer.crossval import cross_validate
 from trainer.data.snapshot import Snapshot, SnapshotError, load_snapshot
+from trainer.diagnosis.card import card_markdown
+from trainer.diagnosis.fit import fit_heads
+from trainer.diagnosis.head import head_beside
 from trainer.evaluate import side_by_side
 from trainer.export import FORMATS, build_model_card, export_encoder, write_json
 from trainer.loop import resolve_device
@@ -120,12 +123,20 @@ def train(
         conditions = dict(to_eval)
         conditions["untrained"] = save_untrained_encoder(config, prepared, out / "untrained" / "encoder.pt")
         metrics["evaluation"] = _cross_validated(conditions, prepared, config.evaluation, device)
+        # A calibrated diagnosis head per trained encoder (McGIP and baseline), evaluated by CV.
+        metrics["diagnosis"] = fit_heads(encoders, prepared, device=device, seed=config.train.seed)
         write_json(out / "metrics.json", metrics)
         from trainer.export import load_encoder
 
         _, info = load_encoder(encoders[main_run])
-        card = build_model_card(info, files={"encoder": encoders[main_run]}, metrics=metrics)
+        card = build_model_card(
+            info,
+            files={"encoder": encoders[main_run]},
+            metrics=metrics,
+            head=head_beside(encoders[main_run]),
+        )
         card_path = write_json(out / "model_card.json", card)
+        (out / "model_card.md").write_text(card_markdown(card), encoding="utf-8")
         cb.on_event("done", {"encoder": str(encoders[main_run]), "metrics": metrics.get("side_by_side", {})})
     distributed.barrier()
     return TrainResult(
@@ -194,7 +205,8 @@ def evaluate(
 
 
 def export_model(checkpoint: str | Path, fmt: str, out_path: str | Path) -> Path:
-    """Export encoder.pt or a training checkpoint: ``torchscript``, ``onnx``, ``safetensors`` or ``card``."""
+    """Export encoder.pt or a training checkpoint: ``torchscript``, ``onnx``, ``safetensors``, ``card``
+    or ``card-md``; a ``head.json`` beside it adds the calibrated ``probabilities`` output."""
     return export_encoder(checkpoint, fmt, out_path)
 
 
@@ -242,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="export an encoder to one or more formats (repeat --format/--out in pairs)"
     )
     x.add_argument("--checkpoint", required=True, type=Path)
-    x.add_argument("--format", required=True, action="append", choices=[*FORMATS, "card"])
+    x.add_argument("--format", required=True, action="append", choices=[*FORMATS, "card", "card-md"])
     x.add_argument("--out", required=True, action="append", type=Path)
     v = sub.add_parser("check-config", help="validate a config file")
     v.add_argument("--config", required=True, type=Path)

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.diagnosis.card import card_markdown, diagnosis_section
+from trainer.diagnosis.head import DiagnosisHead, head_beside
 from trainer.imaging import spec_from_encoder_info
 from trainer.models.backbone import build_backbone
 
@@ -91,14 +93,65 @@ class NormalizedEncoder(nn.Module):
         return self.encoder((x - self.mean) / self.std)
 
 
-def _graph_module(encoder: nn.Module, info: dict[str, Any]) -> NormalizedEncoder:
+class DiagnosisModel(nn.Module):
+    """Normalised encoder plus calibrated head: (N, 1, S, S) -> ((N, F) embedding, (N, C) probabilities).
+
+    ``probabilities = softmax((embedding @ W^T + b) / T)`` with the head's ``W``, ``b`` and ``T``.
+    """
+
+    temperature: torch.Tensor
+
+    def __init__(self, encoder: NormalizedEncoder, head: DiagnosisHead) -> None:
+        super().__init__()
+        self.body = encoder
+        self.head = nn.Linear(head.n_features, len(head.classes))
+        with torch.no_grad():
+            self.head.weight.copy_(torch.from_numpy(head.weight).float())
+            self.head.bias.copy_(torch.from_numpy(head.bias).float())
+        self.register_buffer("temperature", torch.tensor(float(head.temperature)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.body(x)
+        return embedding, torch.softmax(self.head(embedding) / self.temperature, dim=1)
+
+
+def _graph_module(encoder: nn.Module, info: dict[str, Any], head: DiagnosisHead | None = None) -> nn.Module:
     norm = info["normalize"]
-    return NormalizedEncoder(encoder, norm["mean"], norm["std"]).eval()
+    body = NormalizedEncoder(encoder, norm["mean"], norm["std"]).eval()
+    return body if head is None else DiagnosisModel(body, head).eval()
 
 
-def export_torchscript(encoder: nn.Module, info: dict[str, Any], out_path: Path) -> Path:
-    """Traced TorchScript of the normalised encoder; checked against eager on a 2-image batch."""
-    module = _graph_module(encoder, info)
+def output_names(head: DiagnosisHead | None) -> list[str]:
+    """Named graph outputs: ``embedding`` and, with a head, ``probabilities``."""
+    return ["embedding"] if head is None else ["embedding", "probabilities"]
+
+
+def export_metadata(info: dict[str, Any], head: DiagnosisHead | None) -> dict[str, str]:
+    """String metadata stored in every export: preprocessing spec, outputs, labels, calibration."""
+    meta = {
+        SPEC_METADATA_KEY: json.dumps(spec_from_encoder_info(info).to_dict()),
+        "mcgip.outputs": json.dumps(output_names(head)),
+        "mcgip.not_for_clinical_use": "true",
+    }
+    if head is not None:
+        meta["mcgip.classes"] = json.dumps(list(head.classes))
+        meta["mcgip.temperature"] = repr(head.temperature)
+        meta["mcgip.calibration"] = json.dumps(head.info.get("calibration", {}))
+    return meta
+
+
+def _as_tuple(out: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return out if isinstance(out, tuple) else (out,)
+
+
+def export_torchscript(
+    encoder: nn.Module, info: dict[str, Any], out_path: Path, head: DiagnosisHead | None = None
+) -> Path:
+    """Traced TorchScript (outputs as ``output_names``); metadata in the ``mcgip.json`` extra file.
+
+    Checked against eager PyTorch on a 2-image batch.
+    """
+    module = _graph_module(encoder, info, head)
     size = int(info["image_size"])
     example = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad(), warnings.catch_warnings():
@@ -106,23 +159,33 @@ def export_torchscript(encoder: nn.Module, info: dict[str, Any], out_path: Path)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(module, example)
-        expected = module(example)
-        got = traced(example)
-    if not torch.allclose(expected, got, atol=1e-5, rtol=1e-5):
+        expected = _as_tuple(module(example))
+        got = _as_tuple(traced(example))
+    if not all(torch.allclose(e, g, atol=1e-5, rtol=1e-5) for e, g in zip(expected, got, strict=True)):
         raise RuntimeError("TorchScript output differs from eager PyTorch")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    traced.save(str(out_path))
+    extra = {"mcgip.json": json.dumps(export_metadata(info, head))}
+    traced.save(str(out_path), _extra_files=extra)
     return out_path
 
 
-def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, rtol: float = 1e-4) -> Path:
-    """ONNX with a dynamic batch axis (input ``image``, output ``features``).
+def export_onnx(
+    encoder: nn.Module,
+    info: dict[str, Any],
+    out_path: Path,
+    head: DiagnosisHead | None = None,
+    *,
+    rtol: float = 1e-4,
+    prob_atol: float = 1e-5,
+) -> Path:
+    """ONNX with a dynamic batch axis: input ``image``, outputs ``embedding`` [and ``probabilities``].
 
-    Verified with onnxruntime on batches of 1 and 3 against PyTorch: the max abs difference must be
-    at most ``rtol`` times the largest PyTorch feature magnitude. Relative, because trained encoders'
-    features reach the hundreds, where float32 kernels of the two runtimes differ by ~1e-3 absolute.
+    Verified with onnxruntime on batches of 1 and 3 against PyTorch: embeddings within ``rtol`` of the
+    largest PyTorch feature magnitude (trained encoders' features reach the hundreds, where float32
+    kernels of the two runtimes differ by ~1e-3 absolute), probabilities within ``prob_atol``.
     """
-    module = _graph_module(encoder, info)
+    module = _graph_module(encoder, info, head)
+    names = output_names(head)
     size = int(info["image_size"])
     example = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0))
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,16 +198,21 @@ def export_onnx(encoder: nn.Module, info: dict[str, Any], out_path: Path, *, rto
             str(out_path),
             dynamo=False,
             input_names=["image"],
-            output_names=["features"],
-            dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
+            output_names=names,
+            dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in names}},
             opset_version=17,
         )
-    _add_onnx_metadata(out_path, {SPEC_METADATA_KEY: json.dumps(spec_from_encoder_info(info).to_dict())})
-    error, scale = check_onnx(module, out_path, size)
-    if error > rtol * max(scale, 1.0):
+    _add_onnx_metadata(out_path, export_metadata(info, head))
+    errors, scale = check_onnx(module, out_path, size, names)
+    if errors["embedding"] > rtol * max(scale, 1.0):
         raise RuntimeError(
-            f"ONNX output differs from PyTorch by {error:.2e} (features up to {scale:.2e}; "
+            f"ONNX output differs from PyTorch by {errors['embedding']:.2e} (features up to {scale:.2e}; "
             f"allowed {rtol:.0e} relative)"
+        )
+    if errors.get("probabilities", 0.0) > prob_atol:
+        raise RuntimeError(
+            f"ONNX probabilities differ from PyTorch by {errors['probabilities']:.2e} "
+            f"(allowed {prob_atol:.0e})"
         )
     return out_path
 
@@ -161,42 +229,51 @@ def _add_onnx_metadata(path: Path, props: dict[str, str]) -> None:
 
 
 def check_onnx(
-    module: nn.Module, path: Path, size: int, batches: tuple[int, ...] = (1, 3)
-) -> tuple[float, float]:
+    module: nn.Module, path: Path, size: int, names: list[str], batches: tuple[int, ...] = (1, 3)
+) -> tuple[dict[str, float], float]:
     """Compare onnxruntime with PyTorch over random batches of the given sizes.
 
     Returns:
-        (max abs difference, max abs PyTorch output) over all batches.
+        ({output name: max abs difference}, max abs PyTorch embedding) over all batches.
     """
     import numpy as np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    worst = scale = 0.0
+    worst = dict.fromkeys(names, 0.0)
+    scale = 0.0
     gen = torch.Generator().manual_seed(1)
     for n in batches:
         x = torch.rand(n, 1, size, size, generator=gen)
         with torch.no_grad():
-            ref = module(x).numpy()
-        got = session.run(["features"], {"image": x.numpy()})[0]
-        worst = max(worst, float(np.abs(ref - got).max()))
-        scale = max(scale, float(np.abs(ref).max()))
+            refs = [r.numpy() for r in _as_tuple(module(x))]
+        got = session.run(names, {"image": x.numpy()})
+        for name, ref, out in zip(names, refs, got, strict=True):
+            worst[name] = max(worst[name], float(np.abs(ref - out).max()))
+        scale = max(scale, float(np.abs(refs[0]).max()))
     return worst, scale
 
 
-def export_safetensors(encoder: nn.Module, info: dict[str, Any], out_path: Path) -> Path:
-    """Bare encoder state dict; header metadata records backbone, input size and normalisation."""
+def export_safetensors(
+    encoder: nn.Module, info: dict[str, Any], out_path: Path, head: DiagnosisHead | None = None
+) -> Path:
+    """Encoder state dict (normalisation not included) plus ``head.weight``, ``head.bias`` and
+    ``head.temperature`` when there is a head; header metadata records backbone, input, labels."""
     from safetensors.torch import save_file
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    if head is not None:
+        state["head.weight"] = torch.from_numpy(head.weight).float().contiguous()
+        state["head.bias"] = torch.from_numpy(head.bias).float().contiguous()
+        state["head.temperature"] = torch.tensor([head.temperature], dtype=torch.float32)
     meta = {
         "backbone": str(info["backbone"]),
         "image_size": str(info["image_size"]),
         "in_channels": "1",
         "normalize_mean": str(info["normalize"]["mean"]),
         "normalize_std": str(info["normalize"]["std"]),
-        SPEC_METADATA_KEY: json.dumps(spec_from_encoder_info(info).to_dict()),
+        **export_metadata(info, head),
         "adaptation": "conv1=Conv2d(1,64,7,2,3,bias=False); fc=Identity",
     }
     save_file(state, str(out_path), metadata=meta)
@@ -204,18 +281,25 @@ def export_safetensors(encoder: nn.Module, info: dict[str, Any], out_path: Path)
 
 
 def export_encoder(checkpoint: str | Path, fmt: str, out_path: str | Path) -> Path:
-    """Export ``checkpoint`` (encoder.pt or step-*.pt) to ``fmt`` in ``FORMATS`` or ``"card"``."""
+    """Export ``checkpoint`` (encoder.pt or step-*.pt) to ``fmt`` in ``FORMATS``, ``"card"`` or
+    ``"card-md"``; a ``head.json`` beside the checkpoint adds the ``probabilities`` output."""
     encoder, info = load_encoder(checkpoint)
+    head = head_beside(Path(checkpoint))
     out = Path(out_path)
     if fmt == "torchscript":
-        return export_torchscript(encoder, info, out)
+        return export_torchscript(encoder, info, out, head)
     if fmt == "onnx":
-        return export_onnx(encoder, info, out)
+        return export_onnx(encoder, info, out, head)
     if fmt == "safetensors":
-        return export_safetensors(encoder, info, out)
-    if fmt == "card":
-        return write_json(out, build_model_card(info, files={"encoder": Path(checkpoint)}))
-    raise ValueError(f"format must be one of {(*FORMATS, 'card')} (got {fmt!r})")
+        return export_safetensors(encoder, info, out, head)
+    if fmt in ("card", "card-md"):
+        card = build_model_card(info, files={"encoder": Path(checkpoint)}, head=head)
+        if fmt == "card":
+            return write_json(out, card)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(card_markdown(card), encoding="utf-8")
+        return out
+    raise ValueError(f"format must be one of {(*FORMATS, 'card', 'card-md')} (got {fmt!r})")
 
 
 def sha256(path: Path) -> str:
@@ -238,10 +322,17 @@ def library_versions() -> dict[str, str]:
 
 
 def build_model_card(
-    info: dict[str, Any], *, files: dict[str, Path], metrics: dict[str, Any] | None = None
+    info: dict[str, Any],
+    *,
+    files: dict[str, Path],
+    metrics: dict[str, Any] | None = None,
+    head: DiagnosisHead | None = None,
 ) -> dict[str, Any]:
-    """Card: config, snapshot counts, gaze metric/threshold, metrics vs baseline, versions, checksums."""
+    """Card: config, snapshot counts, gaze metric/threshold, metrics vs baseline, the diagnosis head
+    (labels, calibration, cross-validated metrics with CIs against the baseline), intended use,
+    limitations, library versions and checksums."""
     snapshot = info.get("snapshot", {})
+    metrics = metrics if metrics is not None else info.get("metrics", {})
     return {
         "format": "mcgip-model-card",
         "version": 1,
@@ -263,7 +354,8 @@ def build_model_card(
         "config": info.get("config"),
         "snapshot": {"counts": snapshot.get("counts", {}), "gaze": snapshot.get("gaze", {})},
         "gaze": snapshot.get("gaze", {}),
-        "metrics": metrics if metrics is not None else info.get("metrics", {}),
+        "metrics": metrics,
+        **diagnosis_section(head, (metrics or {}).get("diagnosis"), run=str(info.get("run") or "mcgip")),
         "libraries": library_versions(),
         "checksums": {name: {"file": p.name, "sha256": sha256(p)} for name, p in files.items() if p.exists()},
     }

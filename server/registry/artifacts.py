@@ -18,6 +18,9 @@ EXPORT_MEDIA_TYPES = {
 }
 ENCODER_FILE = "encoder.pt"
 CARD_FILE = "model_card.json"
+CARD_MARKDOWN_FILE = "model_card.md"
+#: The calibrated diagnosis head (``trainer.diagnosis.head``); absent when labels were insufficient.
+HEAD_FILE = "head.json"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
 SNAPSHOT_FILE = "snapshot.json"

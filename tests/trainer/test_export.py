@@ -53,7 +53,7 @@ def test_onnx_dynamic_batch_matches_pytorch(encoder_file: Path, tmp_path: Path) 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for n in (1, 5):
         x = torch.rand(n, 1, 48, 48)
-        got = session.run(["features"], {"image": x.numpy()})[0]
+        got = session.run(["embedding"], {"image": x.numpy()})[0]
         assert got.shape == (n, 512)
         assert np.abs(got - _reference(encoder_file, x).numpy()).max() <= 1e-4
 

@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from server.registry.artifacts import (
     CARD_FILE,
+    CARD_MARKDOWN_FILE,
     CONFIG_FILE,
     ENCODER_FILE,
     EXPORT_FILES,
+    HEAD_FILE,
     METRICS_FILE,
     SNAPSHOT_FILE,
     artifact_dir_for_job,
@@ -155,7 +157,9 @@ def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(encoder, folder / ENCODER_FILE)
     for name, source in (
+        (HEAD_FILE, out / runs[0] / HEAD_FILE),  # before the exports: they include the head
         (CARD_FILE, out / CARD_FILE),
+        (CARD_MARKDOWN_FILE, out / CARD_MARKDOWN_FILE),
         (METRICS_FILE, out / METRICS_FILE),
         (CONFIG_FILE, config_path),
         (SNAPSHOT_FILE, ctx.job_dir / SNAPSHOT_FILE),
