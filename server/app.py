@@ -24,6 +24,7 @@ from server.pages.dashboard import router as dashboard_page_router
 from server.pages.routes import router as pages_router
 from server.pages.templating import NODE_MODULES_DIR, STATIC_DIR, VENDOR_PACKAGES
 from server.reading.routes import router as reading_router
+from server.registry.predict_routes import router as predict_router
 from server.registry.routes import router as registry_router
 from server.settings import Settings, get_settings
 from server.tracker_bridge.relay import router as tracker_relay_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs_router,
         reading_router,
         registry_router,
+        predict_router,
         metrics_router,
         dashboard_router,
         dashboard_page_router,

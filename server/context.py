@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.auth.ratelimit import LoginRateLimiter
 from server.auth.tokens import TokenCodec
 from server.db import Database
+from server.registry.pool import PredictPool
 from server.settings import Settings
 
 
@@ -16,6 +17,7 @@ class AppContext:
     db: Database
     tokens: TokenCodec
     login_limiter: LoginRateLimiter
+    predict_pool: PredictPool = field(default_factory=PredictPool)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -24,4 +26,5 @@ class AppContext:
             db=Database(settings.resolved_database_url),
             tokens=TokenCodec(settings.secret_key, settings.access_token_ttl_s),
             login_limiter=LoginRateLimiter(settings.login_attempts, settings.login_window_s),
+            predict_pool=PredictPool(settings.predict_workers, settings.predict_queue),
         )

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=64_000_000, gt=0)
+    #: Predictions run in this many threads (onnxruntime releases the GIL while it computes).
+    predict_workers: int = Field(default=2, gt=0, le=64)
+    #: Predictions waiting or running at most; beyond it the API answers 503 with Retry-After.
+    predict_queue: int = Field(default=32, gt=0, le=10_000)
+    #: Images per predict request at most (case ids or uploaded files).
+    predict_max_batch: int = Field(default=16, gt=0, le=256)
 
     access_token_ttl_s: int = Field(default=12 * 3600, gt=0)
     session_cookie_ttl_s: int = Field(default=12 * 3600, gt=0)

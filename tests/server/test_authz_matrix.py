@@ -140,6 +140,19 @@ def _evaluated_model(client: TestClient, w: World, _headers_for: Callable[[str],
     )
 
 
+def _diagnosis_model(client: TestClient, w: World, _headers_for: Callable[[str], dict[str, str]]) -> None:
+    """A registered version with a diagnosis head (its ONNX export has ``probabilities``)."""
+    from server.storage import BlobStore
+    from tests.server.jobs.models_support import make_diagnosis_version
+
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    w.ids["version"] = make_diagnosis_version(ctx.db, BlobStore(ctx.settings.blob_dir), w.dataset_id)
+
+
+def _case_json(w: World) -> dict[str, Any]:
+    return {"json": {"case_id": w.case_id}}
+
+
 def _pairs_job(w: World) -> dict[str, Any]:
     return {"json": {"kind": "pairs", "dataset_id": w.dataset_id}}
 
@@ -198,6 +211,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/models/{model_id}/promote"): Expect(401, 403, 200, setup=_model),
     ("POST", "/api/models/{model_id}/embed"): Expect(401, 200, 200, _case_form, _model),
     ("GET", "/api/cases/{case_id}/similar"): Expect(401, 200, 200),
+    # Readers predict on their own worklist's cases (the world's case is on it).
+    ("POST", "/api/models/{version}/predict"): Expect(401, 200, 200, _case_json, _diagnosis_model),
     ("GET", "/metrics"): Expect(200, 200, 200),
     # Reading sessions: readers see and change only their own; changes are the session reader's alone.
     ("POST", "/api/sessions"): Expect(401, 201, 201, _session_body),

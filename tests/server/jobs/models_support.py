@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from server.db import Database
 from server.models import ModelVersion
-from server.registry.artifacts import CARD_FILE, ENCODER_FILE, EXPORT_FILES, checksums
+from server.registry.artifacts import CARD_FILE, ENCODER_FILE, EXPORT_FILES, HEAD_FILE, checksums
 from server.storage import BlobStore
 from trainer.protocol import evaluate_conditions
 
@@ -81,6 +81,100 @@ def make_model_version(
             checksums=checksums(blobs.path(folder)),
             artifact_dir=folder,
             is_active=False,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+CLASSES = ("a", "b")
+TEMPERATURE = 1.7
+
+
+def diagnosis_weights(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(W (16, F) pooled -> embedding, H (F, 2) embedding -> logits, b (2,))."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(16, FEATURES)).astype(np.float32)
+    h = rng.normal(size=(FEATURES, len(CLASSES))).astype(np.float32)
+    b = rng.normal(size=len(CLASSES)).astype(np.float32)
+    return w, h, b
+
+
+def tiny_diagnosis_onnx(seed: int = 0) -> bytes:
+    """The exported layout of a version with a head: outputs ``embedding`` and ``probabilities``
+    (softmax of the head's logits over the temperature), label names and spec in the metadata."""
+    w, h, b = diagnosis_weights(seed)
+    graph = helper.make_graph(
+        [
+            helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]),
+            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "w"], ["embedding"]),
+            helper.make_node("MatMul", ["embedding", "h"], ["hw"]),
+            helper.make_node("Add", ["hw", "b"], ["logits"]),
+            helper.make_node("Div", ["logits", "t"], ["scaled"]),
+            helper.make_node("Softmax", ["scaled"], ["probabilities"], axis=1),
+        ],
+        "tiny-diagnosis",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, SIZE, SIZE])],
+        [
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", FEATURES]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", len(CLASSES)]),
+        ],
+        [
+            numpy_helper.from_array(w, "w"),
+            numpy_helper.from_array(h, "h"),
+            numpy_helper.from_array(b, "b"),
+            numpy_helper.from_array(np.array(TEMPERATURE, dtype=np.float32), "t"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in {
+        "mcgip.preprocessing": json.dumps({"size": SIZE, "intensity": "minmax", "mean": 0.5, "std": 0.25}),
+        "mcgip.classes": json.dumps(list(CLASSES)),
+        "mcgip.temperature": str(TEMPERATURE),
+    }.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def make_diagnosis_version(
+    db: Database,
+    blobs: BlobStore,
+    dataset_id: int,
+    *,
+    version: int = 1,
+    head: bool = True,
+    active: bool = False,
+    problems: list[str] | None = None,
+) -> int:
+    """A registered version whose ONNX export predicts (``head``), or one without a head."""
+    folder = f"models/diag-{dataset_id}-{version}"
+    blobs.write(f"{folder}/{ENCODER_FILE}", b"encoder")
+    if head:
+        blobs.write(f"{folder}/{EXPORT_FILES['onnx']}", tiny_diagnosis_onnx())
+        calibration = {"temperature": TEMPERATURE, "heldout_ece_before": 0.2, "heldout_ece_after": 0.05}
+        blobs.write(
+            f"{folder}/{HEAD_FILE}",
+            json.dumps({"format": "mcgip-diagnosis-head", "info": {"calibration": calibration}}).encode(),
+        )
+    else:
+        blobs.write(f"{folder}/{EXPORT_FILES['onnx']}", tiny_onnx())
+    metrics = {"diagnosis": {"status": "ok" if head else "insufficient_labels", "problems": problems or []}}
+    with db.session() as session:
+        row = ModelVersion(
+            dataset_id=dataset_id,
+            version=version,
+            method="byol",
+            backbone="resnet18",
+            config={"gaze": {"enabled": True}},
+            snapshot={"counts": {"cases": 2}},
+            metrics=metrics,
+            checksums=checksums(blobs.path(folder)),
+            artifact_dir=folder,
+            is_active=active,
         )
         session.add(row)
         session.flush()
