@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "loop": "bench.loop",
     "import": "bench.import_gaze",
     "ws-abuse": "bench.ws_abuse",
+    "predict": "bench.predict",
 }
 
 

@@ -203,11 +203,30 @@ def test_admin_retrains_watches_promotes_and_runs_the_onnx_export(
     graph_input = session.get_inputs()[0]
     assert list(graph_input.shape[1:]) == [1, size, size]
     batch = np.random.default_rng(0).random((3, 1, size, size), dtype=np.float32)
-    (features,) = session.run(None, {graph_input.name: batch})
+    (features,) = session.run(["embedding"], {graph_input.name: batch})
     assert features.ndim == 2 and features.shape[0] == 3 and features.shape[1] > 0
     assert np.isfinite(features).all()
     # Different images give different embeddings (the encoder is not a constant).
     assert not np.allclose(features[0], features[1])
+
+    # The model card renders on the dashboard, "not for clinical use" first; predictions follow the
+    # head: calibrated probabilities when the demo's labels sufficed, else 409 naming what is missing.
+    page.click(f"[data-testid=card-{model_id}]")
+    page.locator("[data-testid=card-clinical]").wait_for()
+    assert page.locator("[data-testid=card-clinical]").inner_text() == "NOT FOR CLINICAL USE"
+    assert "Intended use" in page.locator("[data-testid=model-card]").inner_text()
+    case_id = e2e_server.ok("GET", f"/api/cases?dataset_id={demo}")["items"][0]["id"]
+    r = e2e_server.api("POST", "/api/models/active/predict", "admin", json={"case_id": case_id})
+    if card["diagnosis"]["available"]:
+        assert r.status_code == 200, r.text
+        assert (
+            abs(sum(r.json()["probabilities"].values()) - 1) < 1e-5 and r.json()["model_version"] == model_id
+        )
+        assert "temperature-scaled" in page.locator("[data-testid=card-calibration]").inner_text()
+        ((_, probs),) = [session.run(["embedding", "probabilities"], {graph_input.name: batch})]
+        assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    else:
+        assert r.status_code == 409 and "no diagnosis head" in r.json()["detail"], r.text
 
 
 def test_dashboard_pure_helpers_in_the_browser(e2e_server: E2EServer, browser: Any) -> None:

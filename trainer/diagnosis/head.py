@@ -24,6 +24,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -136,7 +137,9 @@ def fit_linear(
         raise ValueError(f"a head needs labelled cases of at least two classes (got {present.tolist()})")
     mean, std = x.mean(0), x.std(0)
     std = np.where(std > 1e-8, std, 1.0)
-    with warnings.catch_warnings():
+    # One BLAS thread: these problems are small (tens to thousands of cases), and a multi-threaded
+    # BLAS on a busy machine was measured 5x slower than one thread.
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = LogisticRegression(C=c, max_iter=max_iter).fit((x - mean) / std, y)
     coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)

@@ -3,6 +3,7 @@
 
 import { api, el } from '../api.js';
 import { fmtNumber, fmtTime, metricRows } from './format.js';
+import { showCard } from './model-card.js';
 
 const EXPORT_NAMES = { onnx: 'ONNX', torchscript: 'TorchScript', safetensors: 'safetensors' };
 
@@ -71,7 +72,9 @@ export async function loadModels(datasetId) {
       el('td', {}, snapshotText(m)),
       el('td', {}, metricsTable(m, previous)),
       el('td', {}, status),
-      el('td', {}, exports));
+      el('td', {}, exports, el('br'), el('button', {
+        type: 'button', 'data-testid': `card-${m.id}`, onclick: () => showCard(m.id),
+      }, 'Model card')));
   }));
   document.getElementById('models-empty').hidden = models.length > 0;
   return models;

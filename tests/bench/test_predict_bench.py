@@ -1,0 +1,19 @@
+"""Smoke run of ``mcgip bench predict --quick``: reference, API and ingest-while-predicting phases."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench import predict
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_predict_bench_reports_every_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    assert predict.main(["--quick", "--duration", "1", "--readers", "4", "--clients", "2"]) == 0
+    out = capsys.readouterr().out
+    for line in ("throughput API/reference", "p95 API/reference", "gaze p99 ack while predicting"):
+        assert re.search(rf"{line} [0-9.]+", out), out
+    assert re.search(r"API predict\s+[0-9.]+ req/s .* errors 0", out), out
