@@ -277,8 +277,11 @@ def parse(
     if sheet is not None:
         for dicom, row in sheet.items():
             reference = labels.get(row.condition) if row.condition is not None else None
+            # The mapped label also goes into the attributes ("label"), the dataset-label source of
+            # evaluation, which counts when the case's reference label says otherwise.
+            attributes = row.attributes | ({"label": reference} if reference is not None else {})
             result.case_labels.append(
-                CaseLabelRecord(dicom, reference, {SOURCE: row.attributes}, sheet_path or path, row.line)
+                CaseLabelRecord(dicom, reference, {SOURCE: attributes}, sheet_path or path, row.line)
             )
     boxes_path = root / "bounding_boxes.csv"
     if boxes_path.is_file():

@@ -227,7 +227,9 @@ def test_published_folder_with_labels_boxes_transcripts_and_missing_images(
         b = session.get(Case, world.case_ids["dcm-b"])
         assert a is not None and b is not None
         assert (a.reference_label, b.reference_label) == ("abnormal", "normal")
-        assert a.attributes["egd-cxr"]["condition"] == "CHF"
+        assert (
+            a.attributes["egd-cxr"]["condition"] == "CHF" and a.attributes["egd-cxr"]["label"] == "abnormal"
+        )
         assert a.attributes["egd-cxr"]["findings"]["enlarged_cardiac_silhouette"] == 1
         assert a.attributes["egd-cxr"]["chexpert"]["cardiomegaly"] == -1
         reading = session.scalars(select(ReadingSession).where(ReadingSession.case_id == a.id)).one()
