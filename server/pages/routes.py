@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from server.auth.routes import ensure_csrf
 from server.auth.scopes import page_scope, public_route
 from server.deps import ContextDep, SessionDep, authenticate
 from server.models import User
-from server.pages.templating import templates
+from server.pages.templating import STATIC_DIR, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,6 +22,14 @@ def page_user(request: Request, ctx: ContextDep, session: SessionDep) -> User | 
 def render(request: Request, template: str, user: User | None, **context: object) -> HTMLResponse:
     return templates.TemplateResponse(
         request, template, {"user": user, "csrf_token": ensure_csrf(request), **context}
+    )
+
+
+@router.get("/favicon.ico", response_class=FileResponse, dependencies=[public_route()])
+def favicon() -> FileResponse:
+    """The tab icon (browsers ask for it on every page, signed in or not)."""
+    return FileResponse(
+        STATIC_DIR / "favicon.ico", media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"}
     )
 
 

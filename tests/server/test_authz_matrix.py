@@ -234,6 +234,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     # Pages: anonymous users are sent to the login page.
     ("GET", "/"): Expect(303, 200, 200),
     ("GET", "/login"): Expect(200, 200, 200),
+    ("GET", "/favicon.ico"): Expect(200, 200, 200),
     ("GET", "/cases"): Expect(303, 200, 200),
     ("GET", "/cases/{case_id}"): Expect(303, 200, 200),
     ("GET", "/calibrate"): Expect(303, 200, 200),

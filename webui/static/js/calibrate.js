@@ -2,6 +2,7 @@
 // the page the reader came from. The WebGazer model stays in this browser for the reading pages.
 
 import { CalibrationOverlay, loadCalibration, loadSettings } from './gaze/calibration.js';
+import { formatDeg, formatPx } from './gaze/accuracy.js';
 import { showCameraProblem } from './gaze/webcam.js';
 import { CameraError, checkCamera, loadWebGazer, releaseCamera } from './gaze/webgazer-loader.js';
 
@@ -11,8 +12,9 @@ const status = document.getElementById('calibrate-status');
 function describe(calibration) {
   if (!calibration || !calibration.validation) return 'none';
   const v = calibration.validation;
-  return `${new Date(calibration.calibrated_at).toLocaleString()}: mean ${v.mean_px} px (${v.mean_deg}°), `
-    + `max ${v.max_px} px (${v.max_deg}°)`;
+  const when = calibration.calibrated_at ? new Date(calibration.calibrated_at).toLocaleString() : 'unknown time';
+  return `${when}: mean ${formatPx(v.mean_px)} (${formatDeg(v.mean_deg)}), `
+    + `max ${formatPx(v.max_px)} (${formatDeg(v.max_deg)})`;
 }
 
 async function run() {

@@ -102,3 +102,13 @@ export function normaliseSettings(raw) {
   }
   return out;
 }
+
+/** "123 px", or "n/a" for a missing or non-finite value (never "NaN px"). */
+export function formatPx(px) {
+  return typeof px === 'number' && Number.isFinite(px) ? `${px.toFixed(0)} px` : 'n/a';
+}
+
+/** "2.1°", or "n/a" for a missing or non-finite value. */
+export function formatDeg(deg) {
+  return typeof deg === 'number' && Number.isFinite(deg) ? `${deg.toFixed(1)}°` : 'n/a';
+}

@@ -6,7 +6,7 @@
 
 import {
   CALIBRATION_POINTS, DRIFT_POINT, VALIDATION_POINTS, accuracy, needsRecalibration, normaliseSettings, pxToDeg,
-  toPixels,
+  formatPx, toPixels,
 } from './accuracy.js';
 
 const SETTINGS_KEY = 'mcgip.webcam.settings';
@@ -215,8 +215,8 @@ export class CalibrationOverlay {
       const panel = h('div', { class: 'gaze-cal-panel', 'data-testid': 'cal-result', 'data-ok': bad ? 'false' : 'true' },
         h('h2', {}, title),
         h('p', { 'data-testid': 'cal-accuracy' },
-          `Mean error ${Number.isFinite(result.mean_px) ? result.mean_px.toFixed(0) : 'n/a'} px (${deg(result.mean_deg)}), `
-          + `max ${Number.isFinite(result.max_px) ? result.max_px.toFixed(0) : 'n/a'} px (${deg(result.max_deg)}).`),
+          `Mean error ${formatPx(result.mean_px)} (${deg(result.mean_deg)}), `
+          + `max ${formatPx(result.max_px)} (${deg(result.max_deg)}).`),
         bad ? h('p', { class: 'warn', 'data-testid': 'cal-warning' },
           result.missing ? `No gaze was found for ${result.missing} target(s): check that your face is lit and visible.`
             : `Accuracy is worse than ${settings.bound_deg}°. Recalibrating is recommended.`) : null,
