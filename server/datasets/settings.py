@@ -121,6 +121,24 @@ class PacsResults(_Strict):
     )
 
 
+class SessionQuality(_Strict):
+    """The quality gate for reading sessions and when an open session counts as abandoned.
+
+    A finished session that fails the gate is flagged (the reason is stored and shown in review)
+    and kept out of pair mining unless an admin overrides the flag.
+    """
+
+    min_valid_fraction: float = Field(
+        0.2, ge=0.0, le=1.0, description="flag sessions with a smaller share of valid gaze samples"
+    )
+    max_validation_error_deg: float | None = Field(
+        None, gt=0, description="flag webcam sessions whose calibration validation error (deg) is larger"
+    )
+    abandon_after_minutes: float = Field(
+        60.0, gt=0, le=7 * 24 * 60, description="open sessions without gaze for this long become abandoned"
+    )
+
+
 class DatasetSettings(_Strict):
     """Gaze-similarity, feature and retraining settings of one dataset."""
 
@@ -145,6 +163,9 @@ class DatasetSettings(_Strict):
     features: FeatureSettings = Field(default_factory=FeatureSettings, description="session features")
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy, description="automatic retraining")
     pacs_results: PacsResults = Field(default_factory=PacsResults, description="results back to the PACS")
+    quality: SessionQuality = Field(
+        default_factory=SessionQuality, description="session quality gate and abandoned sessions"
+    )
 
     @classmethod
     def stored(cls, raw: Mapping[str, Any] | None, *, dataset_id: int | None = None) -> DatasetSettings:

@@ -18,13 +18,14 @@ from starlette.concurrency import run_in_threadpool
 from server import audit
 from server.auth.scopes import require_scope
 from server.cases.service import visible_case
-from server.deps import CurrentUser, SessionDep
+from server.deps import AdminUser, CurrentUser, SessionDep
 from server.models import SessionEvent, SessionStatus
 from server.reading import heatmaps, service
 from server.reading import samples as codec
 from server.reading.amend import amend_label
 from server.reading.schemas import (
     HeatmapPublic,
+    QualityOverride,
     SamplesPublic,
     SessionCreate,
     SessionEventPublic,
@@ -138,6 +139,33 @@ def amend_session_label(
         request=request,
         target_type="session",
         target_id=reading.id,
+    )
+    return service.publics(session, [reading])[0]
+
+
+@router.put(
+    "/api/sessions/{session_id}/quality-override",
+    response_model=SessionPublic,
+    dependencies=[require_scope("write")],
+)
+def override_quality(
+    session_id: int, body: QualityOverride, request: Request, session: SessionDep, admin: AdminUser
+) -> SessionPublic:
+    """Let a session flagged by the quality gate into pair mining (``override: true``) or keep it out."""
+    reading = service.visible_session(session, admin, session_id, lock=True)
+    if reading.quality_flag is None and body.override:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"session {session_id} is not flagged; nothing to override"
+        )
+    reading.quality_override = body.override
+    audit.record(
+        session,
+        "quality_override",
+        user_id=admin.id,
+        request=request,
+        target_type="session",
+        target_id=reading.id,
+        detail={"override": body.override},
     )
     return service.publics(session, [reading])[0]
 

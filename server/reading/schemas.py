@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from server.models import SessionStatus
 
@@ -93,6 +101,12 @@ class SessionFinish(BaseModel):
     label: str = Field(min_length=1, max_length=64)
     confidence: float | None = Field(default=None, ge=0, le=1)
     finding_box: FindingBox | None = None
+
+
+class QualityOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    override: StrictBool
 
 
 class LabelPublic(BaseModel):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from server.cases.service import visible_case
 from server.models import Case, DiagnosisLabel, GazeChunk, ReadingSession, SessionStatus, User, utcnow
 from server.reading import samples as codec
+from server.reading.quality import apply_gate
 from server.reading.samples import FloatArray
 from server.reading.schemas import LabelPublic, SessionCreate, SessionFinish, SessionPublic
 
@@ -141,6 +142,7 @@ def finish_session(session: Session, user: User, session_id: int, body: SessionF
     )
     reading.status = SessionStatus.finished
     reading.finished_at = utcnow()
+    apply_gate(session, reading, session_samples(session, reading.id))
     session.flush()
     logger.info(
         "session %s finished with %d samples in %d chunks",

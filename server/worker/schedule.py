@@ -31,6 +31,7 @@ from server.models import (
     StoredImage,
     utcnow,
 )
+from server.reading.quality import abandon_idle_sessions, minable
 from server.worker import queue
 from server.worker.queue import RetrainAlreadyActive, as_utc
 from server.worker.snapshot import positive_count
@@ -74,7 +75,8 @@ def _datasets_needing_pairs(session: Session) -> set[int]:
                 MinedSession,
                 (MinedSession.session_id == SessionFeatures.session_id) & (MinedSession.metric == metric),
             )
-            .where(Case.dataset_id == dataset.id, MinedSession.session_id.is_(None))
+            # Flagged sessions are never mined: without this they would look unmined forever.
+            .where(Case.dataset_id == dataset.id, MinedSession.session_id.is_(None), minable())
             .limit(1)
         )
         if unmined is not None:
@@ -176,6 +178,8 @@ def _schedule_embeddings(db: Database) -> list[tuple[int, int]]:
 def tick(db: Database) -> None:
     """Queue the jobs that are due."""
     now = utcnow()
+    with db.session() as session:
+        abandon_idle_sessions(session, now)
     with db.session() as session:
         features = {
             d for d in _datasets_needing_features(session) if not _has_active(session, "session-features", d)

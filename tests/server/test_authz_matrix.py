@@ -227,6 +227,10 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("PUT", "/api/sessions/{session_id}/label"): Expect(
         401, 200, 403, _json({"label": "a"}), _finished_reader_session
     ),
+    # Overriding the quality gate is an admin's decision (the session, without gaze, is flagged).
+    ("PUT", "/api/sessions/{session_id}/quality-override"): Expect(
+        401, 403, 200, _json({"override": True}), _finished_reader_session
+    ),
     ("GET", "/api/sessions/{session_id}/samples"): Expect(401, 200, 200, setup=_reader_session),
     ("GET", "/api/sessions/{session_id}/events"): Expect(401, 200, 200, setup=_reader_session),
     ("GET", "/api/sessions/{session_id}/heatmap"): Expect(401, 200, 200, setup=_reader_session),

@@ -33,6 +33,7 @@ from server.models import (
     utcnow,
 )
 from server.reading.heatmaps import display_pixels_per_degree, session_fixations
+from server.reading.quality import minable
 from server.reading.service import session_samples
 from server.worker import queue
 from server.worker.context import JobContext, PermanentError
@@ -155,7 +156,7 @@ def _features_of(session: Session, dataset_id: int, exclude: set[int]) -> list[t
         select(SessionFeatures.session_id, SessionFeatures.version, SessionFeatures.data)
         .join(ReadingSession, ReadingSession.id == SessionFeatures.session_id)
         .join(Case, Case.id == ReadingSession.case_id)
-        .where(Case.dataset_id == dataset_id, ReadingSession.status == SessionStatus.finished)
+        .where(Case.dataset_id == dataset_id, ReadingSession.status == SessionStatus.finished, minable())
         .order_by(SessionFeatures.session_id)
     )
     out = []

@@ -18,7 +18,24 @@ function meta(session) {
   if (session.label && session.label.confidence !== null) rows.push(['Confidence', `${Math.round(session.label.confidence * 100)}%`]);
   document.getElementById('session-meta').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   document.getElementById('case-review-link').href = `/review/cases/${session.case_id}`;
+  showQuality(session);
   document.getElementById('csv-link').href = `/api/sessions/${session.id}/samples?format=csv`;
+}
+
+function showQuality(session) {
+  const box = document.getElementById('quality-flag');
+  box.hidden = !session.quality_flag;
+  if (!session.quality_flag) return;
+  document.getElementById('quality-reason').textContent = session.quality_override
+    ? `${session.quality_flag} (overridden by an admin: used for pair mining)` : session.quality_flag;
+  const admin = root.dataset.admin === 'true';
+  document.getElementById('quality-override-row').hidden = !admin;
+  const toggle = document.getElementById('quality-override');
+  toggle.checked = session.quality_override;
+  toggle.onchange = async () => {
+    const updated = await api(`/api/sessions/${session.id}/quality-override`, { method: 'PUT', json: { override: toggle.checked } });
+    showQuality(updated);
+  };
 }
 
 function bindPlayback(viewer, path) {
