@@ -1,8 +1,10 @@
 """De-identification of DICOM data sets on ingest (PS3.15 Annex E Basic Profile).
 
-The actions per attribute are in :mod:`server.imaging.deid_rules`. UIDs are replaced by a keyed
-hash, so the same source UID always maps to the same new UID under one key (studies and series
-stay grouped, references stay valid) while nobody without the key can link them back.
+Every attribute of PS3.15 Table E.1-1 gets its action (:mod:`server.imaging.deid_table`, edition
+named there); attributes the table does not list follow the rules of
+:mod:`server.imaging.deid_rules`. UIDs are replaced by a keyed hash, so the same source UID always
+maps to the same new UID under one key (studies and series stay grouped, references stay valid)
+while nobody without the key can link them back.
 
 Nothing here logs a tag value: only counts.
 """
@@ -26,11 +28,13 @@ from server.imaging import pydicom_policy  # noqa: F401  (applies the logging po
 from server.imaging.deid_rules import (
     BASIC_PROFILE_CODE,
     CLASS_UID_KEYWORDS,
-    EMPTY,
+    EXTRA_ACTIONS,
     METHOD_DESCRIPTION,
     PATIENT_GROUP_KEEP,
-    REMOVE,
+    TYPE2_ADDED,
+    dummy_value,
 )
+from server.imaging.deid_table import MASKED, TABLE_E1_1
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +59,23 @@ def remap_uid(uid: str, key: bytes) -> str:
     return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
+def profile_action(tag: int) -> str | None:
+    """The Table E.1-1 action for ``tag`` (``X``, ``Z``, ``D``, ``U``, ``X/Z``, ...; or one of
+    ``EXTRA_ACTIONS``), or None if unlisted."""
+    action = TABLE_E1_1.get(tag, EXTRA_ACTIONS.get(tag))
+    if action is not None:
+        return action
+    for base, mask, masked_action in MASKED:
+        if tag & mask == base:
+            return masked_action
+    return None
+
+
 @dataclass
 class _Counts:
     removed: int = 0
     emptied: int = 0
+    replaced: int = 0
     uids: int = 0
 
 
@@ -74,39 +91,110 @@ def _remap_element_uids(elem: DataElement, key: bytes) -> int:
     return changed
 
 
-def _blank(elem: DataElement) -> None:
+def _has_value(elem: DataElement) -> bool:
+    value = elem.value
+    if value is None:
+        return False
+    if isinstance(value, str | bytes | Sequence | MultiValue | list):
+        return len(value) > 0
+    return True
+
+
+def _blank(elem: DataElement, counts: _Counts) -> None:
     elem.value = Sequence() if elem.VR == "SQ" else None
+    counts.emptied += 1
 
 
-def _must_remove(elem: DataElement) -> bool:
+def _dummy(elem: DataElement, key: bytes, counts: _Counts) -> None:
+    """Action D: a non-identifying value of the element's VR (items of a sequence are cleaned)."""
+    if elem.VR == "SQ":
+        for item in elem.value:
+            _clean(item, key, counts)
+    elif elem.VR == "UI":
+        counts.uids += _remap_element_uids(elem, key)
+    else:
+        elem.value = dummy_value(elem.VR)
+        counts.replaced += 1
+
+
+def _apply(action: str, elem: DataElement, key: bytes, counts: _Counts) -> bool:
+    """Apply a Table E.1-1 action; False when the element is to be removed.
+
+    A combined action (``X/Z``, ``X/D``, ``X/Z/D``, ``Z/D``, ``X/Z/U*``) names what the IOD may
+    require instead of removal. Which IOD requires what is not known here, so an attribute the
+    source has is never removed under a combined action: it is kept empty (``Z`` allowed and the
+    value empty) or given a dummy value (``D`` allowed) - conformant whatever its Type, and it
+    carries nothing of the original. Plain ``X`` removes.
+    """
+    if action == "X":
+        return False
+    if "Z" in action and elem.keyword in TYPE2_ADDED:
+        # Type 2 in the Patient and General Study modules of every IOD: empty is conformant.
+        _blank(elem, counts)
+        return True
+    if action == "U" or (action == "X/Z/U*" and elem.VR == "UI"):
+        if elem.VR == "UI":
+            counts.uids += _remap_element_uids(elem, key)
+        else:
+            _blank(elem, counts)
+    elif action == "X/Z/U*" and elem.VR == "SQ":
+        for item in elem.value:  # U*: the sequence stays, its UIDs are replaced
+            _clean(item, key, counts)
+    elif action in ("Z", "X/Z", "X/Z/U*"):
+        _blank(elem, counts)
+    elif action == "D" or (action in ("X/D", "Z/D", "X/Z/D") and (_has_value(elem) or "Z" not in action)):
+        _dummy(elem, key, counts)
+    else:
+        _blank(elem, counts)
+    return True
+
+
+def _unlisted_removed(elem: DataElement) -> bool:
     tag = elem.tag
-    keyword = elem.keyword
-    if tag.is_private or elem.VR == "UN" or not keyword:
+    if tag.is_private or elem.VR == "UN" or not elem.keyword:
         return True
-    if 0x5000 <= tag.group <= 0x50FF or 0x6000 <= tag.group <= 0x60FF:  # curves, overlays
+    if 0x5000 <= tag.group <= 0x50FF or 0x6000 <= tag.group <= 0x60FF:
+        # Curves and overlays go as whole groups: an overlay without its data is not valid.
         return True
-    if tag.group == 0x0010 and keyword not in PATIENT_GROUP_KEEP:
+    if tag.group == 0x0010 and elem.keyword not in PATIENT_GROUP_KEEP:
         return True
-    if keyword in REMOVE:
-        return True
-    return keyword not in EMPTY and elem.VR in ({"PN"} | _DATE_TIME_VRS | _NETWORK_VRS)
+    return elem.VR in _NETWORK_VRS
 
 
 def _clean(ds: Dataset, key: bytes, counts: _Counts) -> None:
     for elem in list(ds):
         if elem.keyword in _PIXEL_KEYWORDS:
             continue
-        if _must_remove(elem):
+        tag = int(elem.tag)
+        if elem.tag.is_private or 0x5000 <= elem.tag.group <= 0x50FF or 0x6000 <= elem.tag.group <= 0x60FF:
+            keep = False
+        else:
+            action = profile_action(tag)
+            if action is not None:
+                keep = _apply(action, elem, key, counts)
+            elif _unlisted_removed(elem):
+                keep = False
+            else:
+                keep = True
+                _clean_unlisted(elem, key, counts)
+        if not keep:
             del ds[elem.tag]
             counts.removed += 1
-        elif elem.keyword in EMPTY:
-            _blank(elem)
-            counts.emptied += 1
-        elif elem.VR == "SQ":
-            for item in elem.value:
-                _clean(item, key, counts)
-        elif elem.VR == "UI" and elem.keyword not in CLASS_UID_KEYWORDS and elem.value:
-            counts.uids += _remap_element_uids(elem, key)
+
+
+def _clean_unlisted(elem: DataElement, key: bytes, counts: _Counts) -> None:
+    """Attributes the table does not list: kept, but names, dates and instance UIDs never pass."""
+    if elem.VR == "SQ":
+        for item in elem.value:
+            _clean(item, key, counts)
+    elif elem.VR == "PN" and _has_value(elem):
+        _blank(elem, counts)
+    elif elem.VR in _DATE_TIME_VRS and _has_value(elem):
+        # No longitudinal temporal information is retained; a dummy keeps required dates valid.
+        elem.value = dummy_value(elem.VR)
+        counts.replaced += 1
+    elif elem.VR == "UI" and elem.keyword not in CLASS_UID_KEYWORDS and elem.value:
+        counts.uids += _remap_element_uids(elem, key)
 
 
 def deidentify(ds: Dataset, key: bytes, *, fallback_instance: bytes) -> Dataset:
@@ -129,7 +217,7 @@ def deidentify(ds: Dataset, key: bytes, *, fallback_instance: bytes) -> Dataset:
     counts = _Counts()
     _clean(ds, key, counts)
 
-    for keyword in sorted(EMPTY - {"ContentCreatorName", "ContentDate", "ContentTime"}):
+    for keyword in TYPE2_ADDED:
         if keyword not in ds:
             setattr(ds, keyword, None)
     if "SOPClassUID" not in ds:
@@ -153,9 +241,10 @@ def deidentify(ds: Dataset, key: bytes, *, fallback_instance: bytes) -> Dataset:
     # The 128-byte preamble is free for applications (e.g. TIFF headers); do not carry it over.
     ds.preamble = bytes(128)
     logger.info(
-        "DICOM de-identified: %d attributes removed, %d emptied, %d UIDs replaced",
+        "DICOM de-identified: %d attributes removed, %d emptied, %d given dummy values, %d UIDs replaced",
         counts.removed,
         counts.emptied,
+        counts.replaced,
         counts.uids,
     )
     return ds
