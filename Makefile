@@ -46,6 +46,10 @@ test-tools: install $(VENV)/.test-installed
 	  echo "installing PostgreSQL"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
+	@if ! command -v dciodvfy >/dev/null 2>&1; then \
+	  echo "installing dicom3tools (dciodvfy checks de-identified DICOM files)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dicom3tools >/dev/null; \
+	fi
 	@if [ ! -x /usr/sbin/Orthanc ] || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then \
 	  echo "installing Orthanc and its DICOMweb plugin"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb >/dev/null; \
