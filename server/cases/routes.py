@@ -47,6 +47,9 @@ def case_public(case: Case, *, admin: bool, readers: list[int] | None = None) ->
         image=ImagePublic.model_validate(case.image) if case.image else None,
         reference_label=case.reference_label if admin else None,
         assigned_reader_ids=readers if admin else None,
+        flags=["burned_in_annotation"]
+        if case.image and service.burned_in_annotation(case.image.meta)
+        else [],
     )
 
 

@@ -82,6 +82,8 @@ class CasePublic(BaseModel):
     #: Only filled for admins (evaluation ground truth, hidden from readers).
     reference_label: str | None = None
     assigned_reader_ids: list[int] | None = None
+    #: Warnings about the case: "burned_in_annotation" (text may be burned into the pixels).
+    flags: list[str] = Field(default_factory=list)
 
 
 class CasePage(BaseModel):

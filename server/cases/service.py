@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import HTTPException, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.datasets.settings import DatasetSettings
 from server.imaging import ImageTooLarge, InvalidImage, UnsupportedImageType, ingest_image
 from server.models import Assignment, Case, Dataset, StoredImage, User
 from server.storage import BlobStore
@@ -92,6 +94,8 @@ def create_case(
     except InvalidImage as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
+    check_burned_in_annotation(image.metadata, dataset)
+
     # Content-addressed by the *stored* (de-identified) pixels; never by the raw upload, which may hold PHI.
     digest = hashlib.sha256(image.pixels_png16).hexdigest()
     case = Case(
@@ -137,6 +141,33 @@ def create_case(
     session.refresh(case)
     logger.info("stored case %s (%s %dx%d)", case.id, image.format.value, image.width, image.height)
     return case
+
+
+def burned_in_annotation(meta: dict[str, Any] | None) -> bool:
+    """Whether a stored image's DICOM declared text burned into its pixels (BurnedInAnnotation=YES)."""
+    return meta is not None and meta.get("burned_in_annotation") == "YES"
+
+
+def check_burned_in_annotation(meta: dict[str, Any], dataset: Dataset) -> None:
+    """Refuse an image with burned-in annotation unless the dataset allows it.
+
+    De-identification cleans attributes, not pixels: text in the image (names, dates, ids) would
+    reach readers and exports. A dataset may accept such images on purpose (e.g. already reviewed);
+    the case is then flagged (``CasePublic.flags``).
+
+    Raises:
+        HTTPException: 422 when the image declares BurnedInAnnotation=YES and the dataset does not allow it.
+    """
+    if not burned_in_annotation(meta):
+        return
+    if DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).allow_burned_in_annotation:
+        return
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        "the DICOM declares burned-in annotation (BurnedInAnnotation = YES): text such as patient names"
+        " may be part of the pixels, which de-identification does not clean; dataset"
+        f" {dataset.name!r} does not accept such images (setting allow_burned_in_annotation)",
+    )
 
 
 def list_cases(

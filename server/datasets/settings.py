@@ -140,7 +140,7 @@ class SessionQuality(_Strict):
 
 
 class DatasetSettings(_Strict):
-    """Gaze-similarity, feature and retraining settings of one dataset."""
+    """Gaze-similarity, feature, retraining and intake settings of one dataset."""
 
     metric: GazeMetric = Field(DEFAULT_METRIC, description="session similarity used for pair mining")
     threshold: float = Field(
@@ -165,6 +165,11 @@ class DatasetSettings(_Strict):
     pacs_results: PacsResults = Field(default_factory=PacsResults, description="results back to the PACS")
     quality: SessionQuality = Field(
         default_factory=SessionQuality, description="session quality gate and abandoned sessions"
+    )
+    allow_burned_in_annotation: bool = Field(
+        False,
+        description="accept DICOM declaring BurnedInAnnotation=YES (text such as names may be in the pixels);"
+        " such cases are flagged",
     )
 
     @classmethod

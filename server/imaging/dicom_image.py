@@ -21,6 +21,7 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 
 from server.imaging import pydicom_policy  # noqa: F401  (applies the logging policy)
 from server.imaging.decoded import DecodedImage, rgb_to_gray
+from server.imaging.defined_terms import COPIED_CODES
 from server.imaging.detect import DICOM_PREAMBLE_LENGTH, DICOM_PREFIX
 from server.imaging.errors import InvalidImage
 from server.imaging.raster import check_pixel_count
@@ -199,8 +200,8 @@ def _spacing(ds: pydicom.Dataset) -> tuple[list[float], str] | None:
 def dicom_metadata(ds: pydicom.Dataset, *, frames: int, transfer_syntax: UID) -> dict[str, Any]:
     """Non-PHI description of the image: coded values, geometry and encoding only.
 
-    Only Code String attributes that match the CS shape, numbers, and well-known UIDs' names are
-    copied; no free text, names, dates or instance UIDs.
+    Only Code String attributes holding one of their defined terms (``defined_terms.py``), numbers,
+    and well-known UIDs' names are copied; no free text, names, dates or instance UIDs.
     """
     meta: dict[str, Any] = {
         "rows": int(ds.Rows),
@@ -211,19 +212,11 @@ def dicom_metadata(ds: pydicom.Dataset, *, frames: int, transfer_syntax: UID) ->
     }
     sop_class = UID(str(ds.get("SOPClassUID", "")))
     meta["sop_class"] = sop_class.name if sop_class.keyword else None
-    for keyword, key in (
-        ("Modality", "modality"),
-        ("BodyPartExamined", "body_part_examined"),
-        ("ViewPosition", "view_position"),
-        ("ImageLaterality", "image_laterality"),
-        ("Laterality", "laterality"),
-        ("PresentationIntentType", "presentation_intent"),
-        ("BurnedInAnnotation", "burned_in_annotation"),
-        ("PhotometricInterpretation", "photometric"),
-    ):
+    for keyword, key, terms in COPIED_CODES:
         code = _code_string(ds.get(keyword))
-        if code is not None:
-            meta[key] = code
+        # A code string may still be text a site typed: only defined terms reach the database.
+        if code is not None and code.upper() in terms:
+            meta[key] = code.upper()
     for keyword, key in (
         ("BitsAllocated", "bits_allocated"),
         ("BitsStored", "bits_stored"),

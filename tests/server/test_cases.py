@@ -351,3 +351,35 @@ def test_delete_case_removes_files(
     assert app_client.delete(f"/api/cases/{case['id']}", headers=auth("admin")).status_code == 204
     assert not list((settings.blob_dir / "images").iterdir())
     assert app_client.get(f"/api/cases/{case['id']}", headers=auth("admin")).status_code == 404
+
+
+def burned_in_dicom() -> bytes:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.BurnedInAnnotation = "YES"
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    return buf.getvalue()
+
+
+def test_burned_in_annotation_is_refused_unless_the_dataset_allows_it(
+    app_client: TestClient, auth: Auth, dataset_id: int
+) -> None:
+    admin = auth("admin")
+    refused = upload(app_client, admin, dataset_id, burned_in_dicom(), title="burned")
+    assert refused.status_code == 422
+    assert "BurnedInAnnotation" in refused.json()["detail"]
+    assert "allow_burned_in_annotation" in refused.json()["detail"]
+    assert app_client.get(f"/api/cases?dataset_id={dataset_id}", headers=admin).json()["total"] == 0
+    # An ordinary DICOM in the same dataset is not flagged.
+    plain = upload(app_client, admin, dataset_id, phi_dicom()[0])
+    assert plain.status_code == 201 and plain.json()["flags"] == []
+
+    patch = {"settings": {"allow_burned_in_annotation": True}}
+    r = app_client.patch(f"/api/datasets/{dataset_id}", json=patch, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"]["allow_burned_in_annotation"] is True
+    accepted = upload(app_client, admin, dataset_id, burned_in_dicom(), title="burned")
+    assert accepted.status_code == 201, accepted.text
+    case_id = accepted.json()["id"]
+    assert accepted.json()["flags"] == ["burned_in_annotation"]
+    assert app_client.get(f"/api/cases/{case_id}", headers=admin).json()["flags"] == ["burned_in_annotation"]

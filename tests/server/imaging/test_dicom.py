@@ -220,3 +220,14 @@ def test_wide_dose_grid_is_quantised_with_bounded_error() -> None:
     error = np.abs(modality(image) - true)
     assert error.max() <= image.value_scale / 2 + 1e-6
     assert image.lossless == (error.max() == 0)
+
+
+def test_code_strings_that_are_not_defined_terms_are_not_copied() -> None:
+    ds = bundled_dataset("CT_small.dcm")
+    ds.BodyPartExamined = "SMITHKNEE"  # a valid code string, but a site's free text
+    ds.ViewPosition = "DRJONES"
+    meta = ingest(dicom_bytes(ds)).metadata
+    assert "body_part_examined" not in meta and "view_position" not in meta
+    ds.BodyPartExamined, ds.ViewPosition = "BREAST", "MLO"
+    meta = ingest(dicom_bytes(ds)).metadata
+    assert (meta["body_part_examined"], meta["view_position"]) == ("BREAST", "MLO")
