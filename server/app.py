@@ -26,6 +26,7 @@ from server.pages.templating import NODE_MODULES_DIR, STATIC_DIR, VENDOR_PACKAGE
 from server.reading.routes import router as reading_router
 from server.registry.predict_routes import router as predict_router
 from server.registry.routes import router as registry_router
+from server.registry.second_read_routes import router as second_read_router
 from server.settings import Settings, get_settings
 from server.tracker_bridge.relay import router as tracker_relay_router
 from server.users.routes import router as users_router
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reading_router,
         registry_router,
         predict_router,
+        second_read_router,
         metrics_router,
         dashboard_router,
         dashboard_page_router,

@@ -171,6 +171,11 @@ class DatasetSettings(_Strict):
         description="accept DICOM declaring BurnedInAnnotation=YES (text such as names may be in the pixels);"
         " such cases are flagged",
     )
+    second_read: bool = Field(
+        False,
+        description="AI second read: after a reader submits a diagnosis, show the active model's "
+        "calibrated probabilities and ask them to agree, disagree or amend (off by default)",
+    )
 
     @classmethod
     def stored(cls, raw: Mapping[str, Any] | None, *, dataset_id: int | None = None) -> DatasetSettings:

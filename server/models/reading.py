@@ -128,3 +128,30 @@ class SessionFeatures(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     computed_at: Mapped[datetime] = created_at_column()
+
+
+class SecondRead(Base):
+    """The model's calibrated probabilities shown to a reader after their diagnosis (AI second read),
+    and what the reader made of them. The reader's own diagnosis stays in ``DiagnosisLabel``; an
+    amendment is kept here, so reader-alone and reader-with-AI can both be scored."""
+
+    __tablename__ = "second_reads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("reading_sessions.id", ondelete="CASCADE"), unique=True, nullable=False
+    )
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    #: The reader's submitted diagnosis when the probabilities were shown.
+    reader_label: Mapped[str] = mapped_column(String(64), nullable=False)
+    model_label: Mapped[str] = mapped_column(String(64), nullable=False)
+    probabilities: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    calibration: Mapped[str | None] = mapped_column(String(512))
+    #: ``agree`` | ``disagree`` | ``amend``; None until the reader answers.
+    choice: Mapped[str | None] = mapped_column(String(16))
+    #: The diagnosis after seeing the model (``amend`` only).
+    amended_label: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

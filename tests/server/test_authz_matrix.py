@@ -149,6 +149,22 @@ def _diagnosis_model(client: TestClient, w: World, _headers_for: Callable[[str],
     w.ids["version"] = make_diagnosis_version(ctx.db, BlobStore(ctx.settings.blob_dir), w.dataset_id)
 
 
+def _second_read(client: TestClient, w: World, headers_for: Callable[[str], dict[str, str]]) -> None:
+    """A finished session of the reader on a dataset with the second read on and an active model
+    with a head, and its second read already shown."""
+    from server.models import Dataset, ModelVersion
+
+    _finished_reader_session(client, w, headers_for)
+    _diagnosis_model(client, w, headers_for)
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.db.session() as session:
+        dataset = session.get(Dataset, w.dataset_id)
+        dataset.settings = {**(dataset.settings or {}), "second_read": True}
+        session.get(ModelVersion, w.ids["version"]).is_active = True
+    shown = client.post(f"/api/sessions/{w.ids['session_id']}/second-read", headers=headers_for("reader"))
+    assert shown.status_code == 200, shown.text
+
+
 def _case_json(w: World) -> dict[str, Any]:
     return {"json": {"case_id": w.case_id}}
 
@@ -213,6 +229,15 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/cases/{case_id}/similar"): Expect(401, 200, 200),
     # Readers predict on their own worklist's cases (the world's case is on it).
     ("POST", "/api/models/{version}/predict"): Expect(401, 200, 200, _case_json, _diagnosis_model),
+    # The second read belongs to the session's reader; admins may look at it and at the statistics.
+    ("POST", "/api/sessions/{session_id}/second-read"): Expect(401, 200, 404, setup=_second_read),
+    ("GET", "/api/sessions/{session_id}/second-read"): Expect(401, 200, 200, setup=_second_read),
+    ("PUT", "/api/sessions/{session_id}/second-read"): Expect(
+        401, 200, 403, _json({"choice": "agree"}), _second_read
+    ),
+    ("GET", "/api/stats/second-read"): Expect(
+        401, 403, 200, lambda w: {"params": {"dataset_id": w.dataset_id}}
+    ),
     ("GET", "/metrics"): Expect(200, 200, 200),
     # Reading sessions: readers see and change only their own; changes are the session reader's alone.
     ("POST", "/api/sessions"): Expect(401, 201, 201, _session_body),

@@ -158,6 +158,8 @@ async function finish(form, nav) {
   await stream.outbox.dropSession(session.id);
   page.submitted.show(page.session);
   setState('finished');
+  // Listeners (the AI second read) act only now that the diagnosis is stored and gaze has ended.
+  document.dispatchEvent(new CustomEvent('mcgip:diagnosis-submitted', { detail: { sessionId: session.id, caseId } }));
   finishStatus.replaceChildren(`Finished (${page.session.sample_count} samples). `,
     nav.nextUnread !== null
       ? el('a', { href: readUrl(nav.nextUnread), 'data-testid': 'next-after-finish' }, 'Next unread case →')

@@ -3,6 +3,7 @@
 import { api, el } from '../api.js';
 import { initJobs, loadJobs, setOnFinished } from './jobs.js';
 import { loadModels } from './models.js';
+import { loadSecondRead } from './second-read.js';
 import { loadGaze, loadPairs } from './stats.js';
 import { applyDatasetSettings, initTrainForm } from './train.js';
 
@@ -43,6 +44,7 @@ async function refreshAll({ autoFollow = false } = {}) {
     refreshStats(),
     guarded('jobs', () => loadJobs(datasetId, { autoFollow })),
     guarded('model versions', () => loadModels(datasetId)),
+    guarded('second read', () => loadSecondRead(datasetId)),
   ]);
 }
 
