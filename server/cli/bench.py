@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "import": "bench.import_gaze",
     "ws-abuse": "bench.ws_abuse",
     "predict": "bench.predict",
+    "dicomweb-import": "bench.dicomweb_import",
 }
 
 

@@ -5,6 +5,7 @@ import { initJobs, loadJobs, setOnFinished } from './jobs.js';
 import { loadModels } from './models.js';
 import { loadSecondRead } from './second-read.js';
 import { loadGaze, loadPairs } from './stats.js';
+import { initPacsForm } from './pacs.js';
 import { applyDatasetSettings, initTrainForm } from './train.js';
 
 const STATS_REFRESH_MS = 10_000;
@@ -71,6 +72,7 @@ async function init() {
   initJobs();
   setOnFinished(() => refreshAll());
   initTrainForm(() => datasetId, () => guarded('jobs', () => loadJobs(datasetId)));
+  initPacsForm(() => datasetId, () => guarded('jobs', () => loadJobs(datasetId)));
   await refreshAll({ autoFollow: true });
   setInterval(refreshStats, STATS_REFRESH_MS);
   setInterval(() => guarded('jobs', () => loadJobs(datasetId)), JOBS_REFRESH_MS);
