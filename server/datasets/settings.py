@@ -119,6 +119,9 @@ class PacsResults(_Strict):
     enabled: bool = Field(
         False, description="send reader diagnoses of PACS-imported cases back as DICOM SR (pacs-results job)"
     )
+    include_predictions: bool = Field(
+        False, description="add the active model's prediction to each report (needs a diagnosis head)"
+    )
 
 
 class SessionQuality(_Strict):

@@ -10,6 +10,9 @@ CONTAINER  Diagnostic Imaging Report (LN 18748-4)
  └ CONTAINS  CODE   Finding (DCM 121071) = <label> (99MCGIP)          one per reader diagnosis
      ├ HAS OBS CONTEXT  PNAME  Person Observer Name (DCM 121008) = reader's username
      └ HAS PROPERTIES   NUM    Reader confidence (99MCGIP CONF) = 0..1    when the reader gave one
+ └ CONTAINS  CODE   Finding (DCM 121071) = <predicted label>          when predictions are enabled
+     ├ HAS OBS CONTEXT  TEXT   Algorithm Name (DCM 111001) = "McGIP model <id> v<version>"
+     └ HAS PROPERTIES   NUM    Model probability (99MCGIP PROB) = probability of that label
 ```
 """
 
@@ -29,6 +32,7 @@ from pydicom.sr.coding import Code
 #: Private coding scheme of McGIP's labels (PS3.16 8.2: 99-prefixed designators are local).
 SCHEME = "99MCGIP"
 CONFIDENCE = Code("CONF", SCHEME, "Reader confidence")
+PROBABILITY = Code("PROB", SCHEME, "Model probability")
 NO_UNITS = Code("1", "UCUM", "no units")
 #: Series number of the SR series McGIP adds to a study.
 SR_SERIES_NUMBER = 9901
@@ -48,6 +52,15 @@ class Diagnosis:
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """The active model's prediction for a case."""
+
+    model: str
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class OriginalImage:
     """The PACS's UIDs of a case's image (from ``pacs_uid_links``)."""
 
@@ -57,9 +70,15 @@ class OriginalImage:
     sop_class_uid: str
 
 
-def content_digest(image: OriginalImage, diagnoses: Sequence[Diagnosis]) -> str:
+def content_digest(
+    image: OriginalImage, diagnoses: Sequence[Diagnosis], prediction: Prediction | None = None
+) -> str:
     """SHA-256 of what a report says; the same content is not sent twice."""
-    body = {"sop": image.sop_uid, "diagnoses": sorted((asdict(d) for d in diagnoses), key=json.dumps)}
+    body = {
+        "sop": image.sop_uid,
+        "diagnoses": sorted((asdict(d) for d in diagnoses), key=json.dumps),
+        "prediction": asdict(prediction) if prediction else None,
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -128,8 +147,37 @@ def _finding(diagnosis: Diagnosis) -> hd.sr.CodeContentItem:
     return item
 
 
+def _predicted(prediction: Prediction) -> hd.sr.CodeContentItem:
+    item = hd.sr.CodeContentItem(
+        name=codes.DCM.Finding,
+        value=Code(prediction.label[:16], SCHEME, prediction.label),
+        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
+    )
+    item.ContentSequence = hd.sr.ContentSequence(
+        [
+            hd.sr.TextContentItem(
+                name=codes.DCM.AlgorithmName,
+                value=prediction.model,
+                relationship_type=hd.sr.RelationshipTypeValues.HAS_OBS_CONTEXT,
+            ),
+            hd.sr.NumContentItem(
+                name=PROBABILITY,
+                value=float(prediction.probability),
+                unit=NO_UNITS,
+                relationship_type=hd.sr.RelationshipTypeValues.HAS_PROPERTIES,
+            ),
+        ]
+    )
+    return item
+
+
 def build_report(
-    *, evidence: DicomDataset, image: OriginalImage, diagnoses: Sequence[Diagnosis], instance_number: int = 1
+    *,
+    evidence: DicomDataset,
+    image: OriginalImage,
+    diagnoses: Sequence[Diagnosis],
+    prediction: Prediction | None = None,
+    instance_number: int = 1,
 ) -> hd.sr.ComprehensiveSR:
     """A Comprehensive SR of ``diagnoses`` in the original study, referencing the original image.
 
@@ -137,14 +185,15 @@ def build_report(
         evidence: The original instance's attributes (patient, study, UIDs), see
             :func:`evidence_from_metadata`.
         image: The original UIDs (must match ``evidence``).
-        diagnoses: At least one.
+        diagnoses: The readers' diagnoses.
+        prediction: The model's prediction, if any (diagnoses or prediction: at least one).
         instance_number: Instance number of the SR in its (new) series.
 
     Raises:
-        ValueError: no diagnoses, or evidence of another instance.
+        ValueError: nothing to report, or evidence of another instance.
     """
-    if not diagnoses:
-        raise ValueError("a report needs at least one diagnosis")
+    if not diagnoses and prediction is None:
+        raise ValueError("a report needs a diagnosis or a prediction")
     if str(evidence.get("SOPInstanceUID", "")) != image.sop_uid:
         raise ValueError("the evidence is not the referenced instance")
     root = hd.sr.ContainerContentItem(name=codes.LN.DiagnosticImagingReport)
@@ -157,6 +206,8 @@ def build_report(
         )
     ]
     items += [_finding(d) for d in diagnoses]
+    if prediction is not None:
+        items.append(_predicted(prediction))
     root.ContentSequence = hd.sr.ContentSequence(items)
     return hd.sr.ComprehensiveSR(
         evidence=[evidence],

@@ -1,4 +1,5 @@
-"""Send reader diagnoses of PACS-imported cases back to their PACS as DICOM SR (STOW-RS).
+"""Send reader diagnoses (and, when enabled, the active model's predictions, scored by the predict
+service) of PACS-imported cases back to their PACS as DICOM SR (STOW-RS).
 
 For each case of the dataset that has a UID link and at least one diagnosis: fetch the original
 instance's metadata (WADO-RS, in memory), build the SR (:mod:`server.pacs.report`), store it with
@@ -16,19 +17,34 @@ from typing import Any
 
 import requests
 from dicomweb_client.api import DICOMwebClient
+from fastapi import HTTPException
 from sqlalchemy import select
 
+from server.cases.service import PIXELS_FILE
 from server.datasets.settings import DatasetSettings
 from server.db import Database
-from server.models import Case, Dataset, DiagnosisLabel, PacsReport, PacsUidLink, User
+from server.models import Case, Dataset, DiagnosisLabel, PacsReport, PacsUidLink, StoredImage, User
 from server.pacs.client import PacsError, describe
-from server.pacs.report import Diagnosis, OriginalImage, build_report, content_digest, evidence_from_metadata
+from server.pacs.report import (
+    Diagnosis,
+    OriginalImage,
+    Prediction,
+    build_report,
+    content_digest,
+    evidence_from_metadata,
+)
+from server.registry import predict
+from server.storage import BlobStore
 
 logger = logging.getLogger(__name__)
 
 
 class ResultsDisabled(Exception):
     """The dataset's settings do not allow sending results to the PACS."""
+
+
+class PredictionsUnavailable(Exception):
+    """Predictions are enabled but the dataset has no active model that can predict."""
 
 
 @dataclass
@@ -57,7 +73,42 @@ class _Pending:
     url: str
     image: OriginalImage
     diagnoses: list[Diagnosis]
+    prediction: Prediction | None
     digest: str
+
+
+def _predictions(
+    db: Database, blobs: BlobStore, dataset_id: int, case_ids: list[int], max_pixels: int
+) -> dict[int, Prediction]:
+    """The dataset's active model's prediction for each case (the predict service's own scoring)."""
+    if not case_ids:
+        return {}
+    with db.session() as session:
+        try:
+            model = predict.ready_model(blobs, predict.resolve_version(session, "active", dataset_id))
+        except HTTPException as exc:
+            raise PredictionsUnavailable(f"predictions enabled but unavailable: {exc.detail}") from None
+        images = {
+            img.case_id: img
+            for img in session.scalars(select(StoredImage).where(StoredImage.case_id.in_(case_ids)))
+        }
+        name = f"McGIP model {model.version.id} v{model.version.version}"
+    items = [
+        predict.PredictInput(
+            case_id=cid,
+            pixels_path=blobs.path(f"{images[cid].storage_dir}/{PIXELS_FILE}"),
+            invert=images[cid].invert,
+        )
+        for cid in case_ids
+        if cid in images
+    ]
+    out = {}
+    for entry in predict.run_predictions(model, items, max_pixels):
+        label = str(entry["label"])
+        out[int(entry["case_id"])] = Prediction(
+            model=name, label=label, probability=float(entry["probabilities"][label])
+        )
+    return out
 
 
 def _latest_diagnoses(db: Database, case_ids: list[int]) -> dict[int, list[Diagnosis]]:
@@ -78,12 +129,15 @@ def _latest_diagnoses(db: Database, case_ids: list[int]) -> dict[int, list[Diagn
     return out
 
 
-def _pending(db: Database, dataset_id: int, report: ResultsReport) -> list[_Pending]:
+def _pending(
+    db: Database, blobs: BlobStore, dataset_id: int, report: ResultsReport, max_pixels: int
+) -> list[_Pending]:
     with db.session() as session:
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:
             raise PacsError(f"dataset {dataset_id} not found")
-        if not DatasetSettings.stored(dataset.settings, dataset_id=dataset_id).pacs_results.enabled:
+        options = DatasetSettings.stored(dataset.settings, dataset_id=dataset_id).pacs_results
+        if not options.enabled:
             raise ResultsDisabled(
                 f"dataset {dataset.name!r} does not send results to the PACS (settings.pacs_results.enabled)"
             )
@@ -98,21 +152,26 @@ def _pending(db: Database, dataset_id: int, report: ResultsReport) -> list[_Pend
         sent = {(int(c), str(d)) for c, d in session.execute(select(PacsReport.case_id, PacsReport.digest))}
         session.expunge_all()
     report.cases = len(links)
-    diagnoses = _latest_diagnoses(db, [link.case_id for link in links])
+    case_ids = [link.case_id for link in links]
+    diagnoses = _latest_diagnoses(db, case_ids)
+    predictions = (
+        _predictions(db, blobs, dataset_id, case_ids, max_pixels) if options.include_predictions else {}
+    )
     pending = []
     for link in links:
-        found = diagnoses.get(link.case_id)
-        if not found:
+        found = diagnoses.get(link.case_id, [])
+        prediction = predictions.get(link.case_id)
+        if not found and prediction is None:
             report.without_diagnosis += 1
             continue
         image = OriginalImage(
             link.original_study_uid, link.original_series_uid, link.original_sop_uid, link.sop_class_uid
         )
-        digest = content_digest(image, found)
+        digest = content_digest(image, found, prediction)
         if (link.case_id, digest) in sent:
             report.already_sent += 1
             continue
-        pending.append(_Pending(link.case_id, link.source_url, image, found, digest))
+        pending.append(_Pending(link.case_id, link.source_url, image, found, prediction, digest))
     return pending
 
 
@@ -123,7 +182,12 @@ def _send_one(client: DICOMwebClient, item: _Pending) -> tuple[str, str]:
         metadata = client.retrieve_instance_metadata(image.study_uid, image.series_uid, image.sop_uid)
     except requests.RequestException as exc:
         raise PacsError(describe(exc, client.base_url)) from None
-    sr = build_report(evidence=evidence_from_metadata(metadata), image=image, diagnoses=item.diagnoses)
+    sr = build_report(
+        evidence=evidence_from_metadata(metadata),
+        image=image,
+        diagnoses=item.diagnoses,
+        prediction=item.prediction,
+    )
     try:
         answer = client.store_instances([sr], study_instance_uid=image.study_uid)
     except requests.RequestException as exc:
@@ -137,16 +201,18 @@ def _send_one(client: DICOMwebClient, item: _Pending) -> tuple[str, str]:
 
 def send_results(
     db: Database,
+    blobs: BlobStore,
     *,
     dataset_id: int,
     job_id: int | None,
     connect: Callable[[str], DICOMwebClient],
     check: Callable[[], None] = lambda: None,
     progress: Callable[[float, dict[str, Any]], None] = lambda _p, _i: None,
+    max_pixels: int = 64_000_000,
 ) -> ResultsReport:
     """Send what is new; raises ResultsDisabled, or PacsError when the PACS fails (sent ones are recorded)."""
     report = ResultsReport()
-    pending = _pending(db, dataset_id, report)
+    pending = _pending(db, blobs, dataset_id, report, max_pixels)
     clients: dict[str, DICOMwebClient] = {}
     for done, item in enumerate(pending, start=1):
         check()

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from server.pacs.client import InvalidPacsUrl, PacsError, connect, normalise_url
 from server.pacs.importer import Importer
 from server.pacs.query import ImportQuery
-from server.pacs.results import ResultsDisabled, send_results
+from server.pacs.results import PredictionsUnavailable, ResultsDisabled, send_results
 from server.worker.context import JobContext, PermanentError
 
 
@@ -59,13 +59,15 @@ def run_results(ctx: JobContext) -> dict[str, Any]:
     try:
         report = send_results(
             ctx.db,
+            ctx.blobs,
             dataset_id=ctx.job.dataset_id,
             job_id=ctx.job.id,
             connect=lambda url: connect(url, ctx.settings),
             check=ctx.check,
             progress=lambda fraction, info: ctx.report(fraction, **info),
+            max_pixels=ctx.settings.max_image_pixels,
         )
-    except ResultsDisabled as exc:
+    except (ResultsDisabled, PredictionsUnavailable) as exc:
         raise PermanentError(str(exc)) from None
     except PacsError as exc:
         raise PermanentError(f"sending results stopped: {exc}") from None

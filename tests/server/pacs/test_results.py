@@ -12,9 +12,11 @@ from server.db import Database
 from server.models import Dataset, DiagnosisLabel, Job, JobState, PacsReport, PacsUidLink
 from server.pacs.client import connect
 from server.settings import Settings
+from server.storage import BlobStore
 from server.worker import queue
 from server.worker.runner import Worker
 from tests.conftest import Users
+from tests.server.jobs.models_support import CLASSES, make_diagnosis_version
 from tests.server.pacs.data import dicom_file, make_dataset, pacs_settings, upload
 from tests.server.pacs.test_import import run_import
 from tests.support.orthanc import OrthancServer
@@ -114,3 +116,48 @@ def test_diagnoses_go_back_as_sr_referencing_the_original(
     state, result, _ = results_job()
     assert result is not None and result["sent"] == 1
     assert orthanc.instance_count() == before + 3
+
+
+def test_predictions_of_the_active_model_join_the_report(
+    orthanc: OrthancServer, settings: Settings, db: Database, users: Users
+) -> None:
+    ct = upload(orthanc, dicom_file("CT_small.dcm"))
+    config = pacs_settings(settings, orthanc)
+    dataset_id = make_dataset(db)
+    assert run_import(config, db, dataset_id).state == JobState.succeeded
+    with db.session() as session:
+        dataset = session.get(Dataset, dataset_id)
+        assert dataset is not None
+        dataset.settings = {"pacs_results": {"enabled": True, "include_predictions": True}}
+
+    def results_job() -> Job:
+        job = queue.submit(db, kind="pacs-results", dataset_id=dataset_id, params={})
+        assert Worker(config, db=db).run_job(job.id)
+        with db.session() as session:
+            final = session.get(Job, job.id)
+            assert final is not None
+            session.expunge(final)
+            return final
+
+    no_model = results_job()
+    assert no_model.state == JobState.failed and "predictions enabled but unavailable" in (
+        no_model.error or ""
+    )
+
+    model_id = make_diagnosis_version(db, BlobStore(config.blob_dir), dataset_id, active=True)
+    sent = results_job()  # no reader diagnosis yet: the prediction alone makes a report
+    assert sent.state == JobState.succeeded, sent.error
+    assert sent.result is not None and sent.result["sent"] == 1
+    with db.session() as session:
+        report = session.scalars(select(PacsReport)).one()
+    sr = connect(orthanc.dicomweb_url, config).retrieve_instance(
+        ct.study_uid, report.sr_series_uid, report.sr_sop_uid
+    )
+    (finding,) = [i for i in sr.ContentSequence if i.ValueType == "CODE"]
+    assert str(finding.ConceptCodeSequence[0].CodeMeaning) in CLASSES
+    algorithm = [c for c in finding.ContentSequence if c.ValueType == "TEXT"][0]
+    assert algorithm.TextValue == f"McGIP model {model_id} v1"
+    probability = float(
+        [c for c in finding.ContentSequence if c.ValueType == "NUM"][0].MeasuredValueSequence[0].NumericValue
+    )
+    assert 0.5 <= probability <= 1.0  # the predicted label is the most probable of two
