@@ -92,6 +92,15 @@ class PairCoverage(BaseModel):
     fraction_with_positive: float
 
 
+class LabelPrecision(BaseModel):
+    """How often positive pairs join cases of the same evaluation label, against chance."""
+
+    n_pairs: int = Field(description="positive pairs whose two cases are both labelled")
+    same_label: float | None = Field(description="share of those pairs with the same label")
+    base_rate: float | None = Field(description="same-label share of two random labelled cases")
+    positives_per_case: float = Field(description="positive pairs per case (pair density x 2)")
+
+
 class PairStats(BaseModel):
     dataset_id: int
     metric: str
@@ -105,3 +114,6 @@ class PairStats(BaseModel):
     top_cases: list[CasePositives]
     readers_per_pair: list[CountBucket] = Field(description="value: readers behind a pair; items: pairs")
     coverage: PairCoverage
+    label_precision: LabelPrecision | None = Field(
+        None, description="pair precision against the cases' labels, where labels exist"
+    )

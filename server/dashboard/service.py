@@ -8,6 +8,8 @@ graph, calibration from what the gaze source recorded in ``source_info``.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, case, distinct, func, select, union_all
@@ -21,6 +23,7 @@ from server.dashboard.schemas import (
     CountBucket,
     GazeStats,
     GazeTotals,
+    LabelPrecision,
     PairCoverage,
     PairStats,
     ReaderSessions,
@@ -29,6 +32,7 @@ from server.dashboard.schemas import (
 from server.datasets.settings import DatasetSettings
 from server.exceptions import NotFound
 from server.models import Case, Dataset, Pair, ReadingSession, SessionStatus, User
+from server.worker.snapshot import evaluation_labels
 
 #: Where gaze sources record their validation (calibration) error in ``source_info``, in screen px:
 #: a top-level key any source may set, and the webcam calibration's validation result.
@@ -249,6 +253,9 @@ def pair_stats(session: Session, dataset_id: int, metric: str | None = None, *, 
     with_positive = sum(1 for cid in titles if positives.get(cid, 0) > 0)
     top = sorted(((n, cid) for cid, n in positives.items() if cid in titles), key=lambda t: (-t[0], t[1]))
     metrics = session.scalars(select(Pair.metric).where(Pair.dataset_id == dataset_id).distinct()).all()
+    positive_edges = session.execute(
+        select(Pair.case_a_id, Pair.case_b_id).where(*in_graph, Pair.is_positive.is_(True))
+    ).all()
     return PairStats(
         dataset_id=dataset_id,
         metric=metric,
@@ -268,4 +275,26 @@ def pair_stats(session: Session, dataset_id: int, metric: str | None = None, *, 
             cases_with_finished_session=int(read or 0),
             fraction_with_positive=with_positive / len(titles) if titles else 0.0,
         ),
+        label_precision=label_precision(session, list(titles), positive_edges),
+    )
+
+
+def label_precision(
+    session: Session, case_ids: list[int], edges: Sequence[tuple[int, int]]
+) -> LabelPrecision | None:
+    """Share of positive pairs joining same-label cases (labels resolved as for evaluation) against
+    the share for two random labelled cases; None when fewer than two cases are labelled."""
+    labels, _ = evaluation_labels(session, case_ids)
+    if len(labels) < 2:
+        return None
+    counts = Counter(labels.values())
+    n = len(labels)
+    base = sum(c * (c - 1) for c in counts.values()) / (n * (n - 1))
+    both = [(a, b) for a, b in edges if a in labels and b in labels]
+    same = sum(labels[a] == labels[b] for a, b in both)
+    return LabelPrecision(
+        n_pairs=len(both),
+        same_label=same / len(both) if both else None,
+        base_rate=base,
+        positives_per_case=2 * len(edges) / len(case_ids) if case_ids else 0.0,
     )

@@ -273,3 +273,55 @@ def test_dashboard_pure_helpers_in_the_browser(e2e_server: E2EServer, browser: A
         {"name": "linear.accuracy", "value": 0.9, "baseline": 0.95, "previous": 0.85},
     ]
     assert out["none"] == [] and out["pct"] == "46%" and out["labels"] == ["0.0–0.5", "0.5–1.0"]
+
+
+def test_evidence_verdicts_and_forest_plot_in_the_browser(e2e_server: E2EServer, browser: Any) -> None:
+    """evidence.js on real protocol reports: CIs, differences, verdict wording, one forest bar per metric."""
+    from tests.server.jobs.models_support import sample_evaluation
+    from trainer.protocol import evaluate_conditions
+
+    better = sample_evaluation()
+    rng = np.random.default_rng(3)
+    unsure = evaluate_conditions(  # two encoders at chance (this seed: the difference's CI straddles 0)
+        {"mcgip": rng.normal(size=(40, 3)), "baseline": rng.normal(size=(40, 3))},
+        ["a" if i % 2 else "b" for i in range(40)],
+        [f"k{i}" for i in range(40)],
+    )
+    short = evaluate_conditions({}, ["a"] * 8 + ["b"] * 2, [f"k{i}" for i in range(10)])
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{e2e_server.base_url}/login")
+        out = page.evaluate(
+            """async ([better, unsure, short]) => {
+                const E = await import('/static/js/dashboard/evidence.js');
+                const cell = E.evidenceCell({id: 7, metrics: {evaluation: better}});
+                document.body.append(cell);
+                return {
+                    rows: E.evidenceRows(better),
+                    better: E.verdictOf(better), unsure: E.verdictOf(unsure), short: E.verdictOf(short),
+                    none: E.verdictOf(null),
+                    bars: [...cell.querySelectorAll('svg.forest line[data-metric]')].map(
+                        (l) => [l.dataset.metric, l.getAttribute('stroke')]),
+                    verdictText: cell.querySelector('[data-testid="verdict-7"]').textContent,
+                };
+            }""",
+            [better, unsure, short],
+        )
+    finally:
+        context.close()
+    first = out["rows"][0]
+    assert first["name"] == "knn.balanced_accuracy"
+    assert first["diff"]["low"] == better["differences"]["mcgip"]["knn.balanced_accuracy"]["ci_low"]
+    assert first["value"]["value"] == better["conditions"]["mcgip"]["knn.balanced_accuracy"]["value"]
+    assert out["better"]["verdict"] == "better" and out["verdictText"].startswith("better")
+    assert out["unsure"]["verdict"] == "cannot tell"
+    assert out["unsure"]["text"].startswith("cannot tell yet — ")
+    assert "more labelled cases would narrow it to ±" in out["unsure"]["text"]
+    assert out["short"]["text"] == (
+        "cannot tell — class 'b' has 2 labelled cases; 5-fold cross-validation needs at least 5 per "
+        "class (3 more)"
+    )
+    assert out["none"]["verdict"] == "not evaluated"
+    assert len(out["bars"]) == len(out["rows"])
+    assert dict(out["bars"])["knn.balanced_accuracy"] == "#276749"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from server.db import Database
-from server.models import SessionStatus
+from server.models import Case, SessionStatus
 from tests.conftest import Users
 from tests.server.dashboard.arrange import add_pair, add_session, make_dataset
 
@@ -103,6 +103,11 @@ def test_pair_stats_histogram_positives_per_case_and_coverage(
     add_pair(db, ds, c1, c4, 0.99, positive=True, metric="dhash")
     add_session(db, c1, users.reader.id)
     add_session(db, c2, users.reader.id, status=SessionStatus.open)
+    unlabelled = app_client.get("/api/stats/pairs", params={"dataset_id": ds}, headers=auth("admin"))
+    assert unlabelled.json()["label_precision"] is None
+    with db.session() as session:
+        for cid, label in ((c1, "a"), (c2, "a"), (c3, "b")):
+            session.get(Case, cid).reference_label = label  # type: ignore[union-attr]
 
     response = app_client.get("/api/stats/pairs", params={"dataset_id": ds}, headers=auth("admin"))
     assert response.status_code == 200, response.text
@@ -126,6 +131,10 @@ def test_pair_stats_histogram_positives_per_case_and_coverage(
         "cases_with_finished_session": 1,
         "fraction_with_positive": 0.75,
     }
+    # Positive moments pairs (c1, c2) same label, (c1, c3) not; chance for labels a, a, b is 1/3.
+    precision = stats["label_precision"]
+    assert precision["n_pairs"] == 2 and precision["same_label"] == 0.5
+    assert abs(precision["base_rate"] - 1 / 3) < 1e-12 and precision["positives_per_case"] == 1.0
 
     dhash = app_client.get(
         "/api/stats/pairs", params={"dataset_id": ds, "metric": "dhash"}, headers=auth("admin")

@@ -2,6 +2,7 @@
 // roll back, export downloads.
 
 import { api, el } from '../api.js';
+import { evidenceCell } from './evidence.js';
 import { fmtNumber, fmtTime, metricRows } from './format.js';
 import { showCard } from './model-card.js';
 
@@ -71,6 +72,7 @@ export async function loadModels(datasetId) {
       el('td', {}, `${m.method} · ${m.backbone}`),
       el('td', {}, snapshotText(m)),
       el('td', {}, metricsTable(m, previous)),
+      el('td', {}, evidenceCell(m)),
       el('td', {}, status),
       el('td', {}, exports, el('br'), el('button', {
         type: 'button', 'data-testid': `card-${m.id}`, onclick: () => showCard(m.id),
