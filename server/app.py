@@ -19,6 +19,7 @@ from server.health import router as health_router
 from server.jobs.routes import router as jobs_router
 from server.observability.logs import install_record_factory, request_id_middleware
 from server.observability.metrics import router as metrics_router
+from server.openapi import describe_error_bodies
 from server.pages.calibration import router as calibration_page_router
 from server.pages.dashboard import router as dashboard_page_router
 from server.pages.routes import router as pages_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.mode == "production",
     )
     install_error_handlers(app)
+    describe_error_bodies(app)
     install_record_factory()
     app.middleware("http")(request_id_middleware)
     routers = (

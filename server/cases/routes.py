@@ -12,6 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from server import audit
+from server.apitypes import Id, Offset
 from server.auth.scopes import require_scope
 from server.cases import service
 from server.cases.schemas import (
@@ -79,12 +80,12 @@ def create_dataset(body: DatasetCreate, session: SessionDep, _admin: AdminUser) 
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetPublic, dependencies=[require_scope("read")])
-def get_dataset(dataset_id: int, session: SessionDep, _user: CurrentUser) -> Dataset:
+def get_dataset(dataset_id: Id, session: SessionDep, _user: CurrentUser) -> Dataset:
     return datasets.get_dataset(session, dataset_id)
 
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetPublic, dependencies=[require_scope("write")])
-def update_dataset(dataset_id: int, body: DatasetUpdate, session: SessionDep, _admin: AdminUser) -> Dataset:
+def update_dataset(dataset_id: Id, body: DatasetUpdate, session: SessionDep, _admin: AdminUser) -> Dataset:
     """Change the description and/or settings; ``settings`` is a merge patch (RFC 7396)."""
     return datasets.update_dataset(
         session, dataset_id, description=body.description, settings_patch=body.settings
@@ -118,7 +119,7 @@ def upload_case(
     session: SessionDep,
     admin: AdminUser,
     file: Annotated[UploadFile, File(description="PNG, JPEG, 16-bit PNG or DICOM; type read from content")],
-    dataset_id: Annotated[int, Form()],
+    dataset_id: Annotated[Id, Form()],
     title: Annotated[str, Form(max_length=256)] = "",
     external_id: Annotated[str | None, Form(max_length=128)] = None,
     reference_label: Annotated[str | None, Form(max_length=64)] = None,
@@ -148,9 +149,9 @@ def list_cases(
     session: SessionDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    dataset_id: int | None = None,
-    reader_id: int | None = None,
+    offset: Offset = 0,
+    dataset_id: Id | None = None,
+    reader_id: Id | None = None,
     reference_label: str | None = None,
     q: Annotated[str | None, Query(max_length=128)] = None,
 ) -> CasePage:
@@ -164,7 +165,7 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CasePublic, dependencies=[require_scope("read")])
-def get_case(case_id: int, request: Request, session: SessionDep, user: CurrentUser) -> CasePublic:
+def get_case(case_id: Id, request: Request, session: SessionDep, user: CurrentUser) -> CasePublic:
     case = service.visible_case(session, user, case_id)
     audit.record(
         session, "case_view", user_id=user.id, request=request, target_type="case", target_id=case.id
@@ -177,7 +178,7 @@ def get_case(case_id: int, request: Request, session: SessionDep, user: CurrentU
     "/cases/{case_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[require_scope("write")]
 )
 def delete_case(
-    case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
+    case_id: Id, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
 ) -> Response:
     case = service.visible_case(session, admin, case_id)
     storage_dir = case.image.storage_dir if case.image else None
@@ -191,7 +192,7 @@ def delete_case(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _image_of(session: SessionDep, user: User, case_id: int) -> tuple[Case, str]:
+def _image_of(session: SessionDep, user: User, case_id: Id) -> tuple[Case, str]:
     case = service.visible_case(session, user, case_id)
     if case.image is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no stored image")
@@ -204,7 +205,7 @@ def _png(data: bytes) -> Response:
 
 @router.get("/cases/{case_id}/image", response_class=Response, dependencies=[require_scope("read")])
 def get_case_image(
-    case_id: int,
+    case_id: Id,
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
@@ -241,7 +242,7 @@ def get_case_image(
     response_model=list[AnnotationPublic],
     dependencies=[require_scope("read")],
 )
-def list_annotations(case_id: int, session: SessionDep, _admin: AdminUser) -> list[Annotation]:
+def list_annotations(case_id: Id, session: SessionDep, _admin: AdminUser) -> list[Annotation]:
     """Regions marked on the case's image (imported anatomy boxes, abnormality ellipses, chest box).
 
     Admins only: they are reference data, and showing them to readers would steer their gaze.
@@ -254,14 +255,14 @@ def list_annotations(case_id: int, session: SessionDep, _admin: AdminUser) -> li
 
 
 @router.get("/cases/{case_id}/thumbnail", response_class=Response, dependencies=[require_scope("read")])
-def get_case_thumbnail(case_id: int, ctx: ContextDep, session: SessionDep, user: CurrentUser) -> Response:
+def get_case_thumbnail(case_id: Id, ctx: ContextDep, session: SessionDep, user: CurrentUser) -> Response:
     _case, storage_dir = _image_of(session, user, case_id)
     return _png(BlobStore(ctx.settings.blob_dir).read(f"{storage_dir}/{service.THUMBNAIL_FILE}"))
 
 
 @router.get("/cases/{case_id}/pixels", response_class=Response, dependencies=[require_scope("read")])
 def get_case_pixels(
-    case_id: int, request: Request, ctx: ContextDep, session: SessionDep, user: CurrentUser
+    case_id: Id, request: Request, ctx: ContextDep, session: SessionDep, user: CurrentUser
 ) -> Response:
     """Stored pixel values as little-endian uint16, row-major, for window/level in the browser.
 
@@ -298,7 +299,7 @@ def get_case_pixels(
 
 @router.get("/cases/{case_id}/dicom", response_class=Response, dependencies=[require_scope("read")])
 def get_case_dicom(
-    case_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
+    case_id: Id, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
 ) -> Response:
     """The de-identified DICOM file kept for a DICOM upload (admins only)."""
     case, storage_dir = _image_of(session, admin, case_id)
@@ -328,7 +329,7 @@ def get_case_dicom(
     "/cases/{case_id}/assignments", status_code=status.HTTP_201_CREATED, dependencies=[require_scope("write")]
 )
 def assign_case(
-    case_id: int, body: AssignmentCreate, session: SessionDep, admin: AdminUser
+    case_id: Id, body: AssignmentCreate, session: SessionDep, admin: AdminUser
 ) -> dict[str, list[int]]:
     case = service.visible_case(session, admin, case_id)
     readers = []
@@ -346,7 +347,7 @@ def assign_case(
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[require_scope("write")],
 )
-def unassign_case(case_id: int, reader_id: int, session: SessionDep, admin: AdminUser) -> Response:
+def unassign_case(case_id: Id, reader_id: Id, session: SessionDep, admin: AdminUser) -> Response:
 
     assignment = session.scalar(
         select(Assignment).where(Assignment.case_id == case_id, Assignment.reader_id == reader_id)
@@ -361,7 +362,7 @@ def unassign_case(case_id: int, reader_id: int, session: SessionDep, admin: Admi
 def get_worklist(
     session: SessionDep,
     user: CurrentUser,
-    reader_id: int | None = None,
+    reader_id: Id | None = None,
     status_filter: Annotated[list[WorklistStatus] | None, Query(alias="status")] = None,
 ) -> list[WorklistItem]:
     """The caller's worklist in order, each case with the reader's ``status`` on it (``?status=unread``
@@ -391,19 +392,19 @@ def get_worklist(
 
 
 @router.put("/worklist/{case_id}/skip", response_model=WorklistSkip, dependencies=[require_scope("write")])
-def skip_case(case_id: int, session: SessionDep, user: CurrentUser) -> WorklistSkip:
+def skip_case(case_id: Id, session: SessionDep, user: CurrentUser) -> WorklistSkip:
     """Set a case of the caller's worklist aside: it shows as ``skipped`` until read or un-skipped."""
     set_skipped(session, user, case_id, True)
     return _skip_state(session, user, case_id)
 
 
 @router.delete("/worklist/{case_id}/skip", response_model=WorklistSkip, dependencies=[require_scope("write")])
-def unskip_case(case_id: int, session: SessionDep, user: CurrentUser) -> WorklistSkip:
+def unskip_case(case_id: Id, session: SessionDep, user: CurrentUser) -> WorklistSkip:
     """Bring a skipped case back onto the caller's worklist."""
     set_skipped(session, user, case_id, False)
     return _skip_state(session, user, case_id)
 
 
-def _skip_state(session: SessionDep, user: User, case_id: int) -> WorklistSkip:
+def _skip_state(session: SessionDep, user: User, case_id: Id) -> WorklistSkip:
     entry = next(e for e in worklist_entries(session, user) if e.case.id == case_id)
     return WorklistSkip(case_id=case_id, status=entry.status.value)

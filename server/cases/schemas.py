@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.apitypes import DbInt, Id, UtcDateTime
 from server.datasets.settings import DatasetSettings
 from server.models import ImageKind
 
@@ -50,7 +50,7 @@ class DatasetPublic(BaseModel):
     label_set: list[str]
     image_kind: ImageKind
     settings: DatasetSettings
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ImagePublic(BaseModel):
@@ -77,7 +77,7 @@ class CasePublic(BaseModel):
     dataset_name: str
     external_id: str | None
     title: str
-    created_at: datetime
+    created_at: UtcDateTime
     image: ImagePublic | None
     #: Only filled for admins (evaluation ground truth, hidden from readers).
     reference_label: str | None = None
@@ -96,8 +96,8 @@ class CasePage(BaseModel):
 class AssignmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reader_ids: list[int] = Field(min_length=1)
-    priority: int = 0
+    reader_ids: list[Id] = Field(min_length=1, max_length=1000)
+    priority: DbInt = 0
 
 
 class WorklistItem(BaseModel):
@@ -109,7 +109,7 @@ class WorklistItem(BaseModel):
     status: Literal["unread", "in_progress", "read", "skipped"]
     #: The reader's latest diagnosis of the case.
     label: str | None = None
-    last_read_at: datetime | None = None
+    last_read_at: UtcDateTime | None = None
 
 
 class WorklistSkip(BaseModel):

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from server.apitypes import Id
 from server.auth.scopes import require_scope
 from server.dashboard import service
 from server.dashboard.schemas import GazeStats, PairStats
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/api", tags=["dashboard"])
 def gaze_stats(
     session: SessionDep,
     _admin: AdminUser,
-    dataset_id: int | None = None,
+    dataset_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> GazeStats:
     """Sessions per reader and case, gaze source types and the calibration accuracy distribution."""
@@ -34,7 +35,7 @@ def gaze_stats(
 def pair_stats(
     session: SessionDep,
     _admin: AdminUser,
-    dataset_id: int,
+    dataset_id: Id,
     metric: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> PairStats:

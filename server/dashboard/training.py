@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.apitypes import Id
 from server.datasets.settings import GAZE_METRICS, DatasetSettings
 from server.models import Case, Dataset, StoredImage
 from trainer.config import Backbone, MethodName, TrainConfig
@@ -37,7 +38,7 @@ class RetrainForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset_id: int
+    dataset_id: Id
     method: MethodName = "moco_v2"
     backbone: Backbone = "resnet18"
     metric: str = Field("moments", description=f"pair metric, one of {', '.join(GAZE_METRICS)}")

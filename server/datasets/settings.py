@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from server.apitypes import MAX_DB_INT
+
 logger = logging.getLogger(__name__)
 
 #: Session similarity metrics (``trainer.gaze.scoring.METRICS``).
@@ -59,7 +61,10 @@ class MetricOptions(_Strict):
     tdur: float = Field(0.0, ge=0.0, description="MultiMatch simplification: duration threshold (s)")
     tamp: float = Field(0.0, ge=0.0, description="MultiMatch simplification: amplitude threshold (px)")
     prefilter_k: int | None = Field(
-        None, ge=1, description="MultiMatch: score only the k most similar earlier sessions (null: all)"
+        None,
+        ge=1,
+        le=MAX_DB_INT,
+        description="MultiMatch: score only the k most similar earlier sessions (null: all)",
     )
 
     @field_validator("moment_weights")
@@ -105,9 +110,11 @@ class RetrainPolicy(_Strict):
     enabled: bool = False
     interval_hours: float | None = Field(None, gt=0, description="retrain this often (if any new session)")
     min_new_sessions: int | None = Field(
-        None, ge=1, description="... or after this many new finished sessions"
+        None, ge=1, le=MAX_DB_INT, description="... or after this many new finished sessions"
     )
-    min_new_positives: int | None = Field(None, ge=1, description="... or after this many new positive pairs")
+    min_new_positives: int | None = Field(
+        None, ge=1, le=MAX_DB_INT, description="... or after this many new positive pairs"
+    )
     require_all: bool = Field(False, description="all configured conditions instead of any")
     cooldown_minutes: float = Field(30.0, ge=0, description="no scheduled retrain sooner after the last one")
     config: dict[str, Any] = Field(default_factory=dict, description="training config of scheduled runs")

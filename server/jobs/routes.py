@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import func, select
 
 from server import audit
+from server.apitypes import Id, Offset
 from server.auth.scopes import require_scope
 from server.datasets import service as datasets
 from server.datasets.settings import RetrainPolicy
@@ -41,14 +42,14 @@ def job_public(job: Job, *, with_history: bool = True) -> JobPublic:
     return public.model_copy(update=updates)
 
 
-def _get_job(session: SessionDep, job_id: int) -> Job:
+def _get_job(session: SessionDep, job_id: Id) -> Job:
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
     return job
 
 
-def _check_references(session: SessionDep, kind: str, dataset_id: int | None, params: dict[str, Any]) -> None:
+def _check_references(session: SessionDep, kind: str, dataset_id: Id | None, params: dict[str, Any]) -> None:
     if kind in NEEDS_DATASET and dataset_id is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"a {kind} job needs dataset_id")
     if dataset_id is not None and session.get(Dataset, dataset_id) is None:
@@ -75,7 +76,7 @@ def submit_job(
     _check_references(session, body.kind, body.dataset_id, params)
     if body.dataset_id is None and params.get("model_id") is not None:
         model = session.get(ModelVersion, params["model_id"])
-        dataset_id: int | None = model.dataset_id if model else None
+        dataset_id: Id | None = model.dataset_id if model else None
     else:
         dataset_id = body.dataset_id
     try:
@@ -110,9 +111,9 @@ def list_jobs(
     _admin: AdminUser,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     state: JobState | None = None,
-    dataset_id: int | None = None,
+    dataset_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> JobPage:
     """Newest first; the loss/lr history is left out (GET /api/jobs/{id} has it)."""
     stmt = select(Job)
@@ -130,12 +131,12 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, dependencies=[require_scope("read")])
-def get_job(job_id: int, session: SessionDep, _admin: AdminUser) -> JobPublic:
+def get_job(job_id: Id, session: SessionDep, _admin: AdminUser) -> JobPublic:
     return job_public(_get_job(session, job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobPublic, dependencies=[require_scope("write")])
-def cancel_job(job_id: int, request: Request, session: SessionDep, admin: AdminUser) -> JobPublic:
+def cancel_job(job_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> JobPublic:
     """Cancel: a queued job at once; a running one when its worker's next heartbeat sees the request
     (about a second), which kills the job's subprocess. Cancelling a finished job changes nothing."""
     job = queue.request_cancel(session, _get_job(session, job_id))
@@ -145,7 +146,7 @@ def cancel_job(job_id: int, request: Request, session: SessionDep, admin: AdminU
     return job_public(job)
 
 
-def _snapshot(db: Database, job_id: int) -> dict[str, Any] | None:
+def _snapshot(db: Database, job_id: Id) -> dict[str, Any] | None:
     with db.session() as session:
         job = session.get(Job, job_id)
         return None if job is None else job_public(job).model_dump(mode="json")
@@ -155,7 +156,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def _job_events(request: Request, db: Database, job_id: int) -> AsyncIterator[str]:
+async def _job_events(request: Request, db: Database, job_id: Id) -> AsyncIterator[str]:
     last: dict[str, Any] | None = None
     last_sent = time.monotonic()
     yield "retry: 2000\n\n"
@@ -182,7 +183,7 @@ async def _job_events(request: Request, db: Database, job_id: int) -> AsyncItera
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse, dependencies=[require_scope("read")])
 def job_events(
-    job_id: int, request: Request, ctx: ContextDep, session: SessionDep, _admin: AdminUser
+    job_id: Id, request: Request, ctx: ContextDep, session: SessionDep, _admin: AdminUser
 ) -> StreamingResponse:
     """Server-sent events: ``job`` (the full job, on every change), then ``end`` when it finishes."""
     _get_job(session, job_id)
@@ -199,14 +200,14 @@ def job_events(
     response_model=RetrainPolicy,
     dependencies=[require_scope("read")],
 )
-def get_retrain_policy(dataset_id: int, session: SessionDep, _admin: AdminUser) -> RetrainPolicy:
+def get_retrain_policy(dataset_id: Id, session: SessionDep, _admin: AdminUser) -> RetrainPolicy:
     """The dataset's automatic retraining policy (defaults: disabled)."""
     return datasets.retrain_policy(session, dataset_id)
 
 
 @router.put("/datasets/{dataset_id}/retrain-policy", dependencies=[require_scope("write")])
 def put_retrain_policy(
-    dataset_id: int, body: dict[str, Any], request: Request, session: SessionDep, admin: AdminUser
+    dataset_id: Id, body: dict[str, Any], request: Request, session: SessionDep, admin: AdminUser
 ) -> Any:
     """Replace the policy; its training config is validated like a retrain job's (errors name the field)."""
     policy = datasets.set_retrain_policy(session, dataset_id, body)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from server.apitypes import Id, UtcDateTime
 from server.pacs.query import ImportQuery
 from trainer.config import TrainConfig
 
@@ -21,7 +21,7 @@ class _Params(BaseModel):
 
 
 class FeaturesParams(_Params):
-    session_ids: list[int] | None = Field(
+    session_ids: list[Id] | None = Field(
         None, max_length=10_000, description="default: all finished sessions without features"
     )
 
@@ -37,17 +37,17 @@ class RetrainParams(_Params):
 
 
 class EvaluateParams(_Params):
-    model_ids: list[int] = Field(..., min_length=1, max_length=8)
+    model_ids: list[Id] = Field(..., min_length=1, max_length=8)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
 class ExportParams(_Params):
-    model_id: int
+    model_id: Id
     format: ExportFormat
 
 
 class EmbedParams(_Params):
-    model_id: int
+    model_id: Id
 
 
 class PacsResultsParams(_Params):
@@ -72,7 +72,7 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: JobKind
-    dataset_id: int | None = None
+    dataset_id: Id | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -119,11 +119,11 @@ class JobPublic(BaseModel):
     cancel_requested: bool
     worker_id: str | None
     created_by_id: int | None
-    created_at: datetime
-    run_after: datetime | None
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    run_after: UtcDateTime | None
+    started_at: UtcDateTime | None
+    heartbeat_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
 
 
 class JobPage(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from server.apitypes import Id
 from server.auth.routes import ensure_csrf
 from server.auth.scopes import page_scope, public_route
 from server.deps import ContextDep, SessionDep, authenticate
@@ -55,7 +56,7 @@ def cases_page(request: Request, ctx: ContextDep, session: SessionDep) -> Respon
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
-def case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+def case_page(case_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     user = page_user(request, ctx, session)
     if user is None:
         return RedirectResponse(f"/login?next=/cases/{case_id}", status_code=303)
@@ -63,7 +64,7 @@ def case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionD
 
 
 @router.get("/read/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
-def read_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+def read_page(case_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """The reading viewer: opens (or resumes) the caller's reading session on the case."""
     user = page_user(request, ctx, session)
     if user is None:
@@ -81,7 +82,7 @@ def review_list_page(request: Request, ctx: ContextDep, session: SessionDep) -> 
 
 
 @router.get("/review/sessions/{session_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
-def review_session_page(session_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+def review_session_page(session_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Replay and heatmap of one session (the data API decides who may see it)."""
     user = page_user(request, ctx, session)
     if user is None:
@@ -90,7 +91,7 @@ def review_session_page(session_id: int, request: Request, ctx: ContextDep, sess
 
 
 @router.get("/review/cases/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
-def review_case_page(case_id: int, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+def review_case_page(case_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Heatmap of a case aggregated over the sessions the caller may see."""
     user = page_user(request, ctx, session)
     if user is None:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from server import audit
+from server.apitypes import Id, Offset
 from server.auth.scopes import require_scope
 from server.cases.service import visible_case
 from server.deps import AdminUser, CurrentUser, SessionDep
@@ -77,11 +78,11 @@ def create_session(
 def list_sessions(
     session: SessionDep,
     user: CurrentUser,
-    case_id: int | None = None,
-    reader_id: int | None = None,
+    case_id: Id | None = None,
+    reader_id: Id | None = None,
     status_: Annotated[SessionStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[SessionPublic]:
     """Sessions, newest first; readers see only their own (``reader_id`` is ignored for them)."""
     filters = service.SessionFilters(case_id=case_id, reader_id=reader_id, status=status_)
@@ -89,7 +90,7 @@ def list_sessions(
 
 
 @router.get("/api/sessions/{session_id}", response_model=SessionPublic, dependencies=[require_scope("read")])
-def get_session(session_id: int, session: SessionDep, user: CurrentUser) -> SessionPublic:
+def get_session(session_id: Id, session: SessionDep, user: CurrentUser) -> SessionPublic:
     reading = service.visible_session(session, user, session_id)
     return service.publics(session, [reading])[0]
 
@@ -98,7 +99,7 @@ def get_session(session_id: int, session: SessionDep, user: CurrentUser) -> Sess
     "/api/sessions/{session_id}", response_model=SessionPublic, dependencies=[require_scope("write")]
 )
 def update_session(
-    session_id: int, body: SessionUpdate, session: SessionDep, user: CurrentUser
+    session_id: Id, body: SessionUpdate, session: SessionDep, user: CurrentUser
 ) -> SessionPublic:
     """Merge keys into ``source_info`` (e.g. calibration results) while the session is open."""
     reading = service.update_session(session, user, session_id, body.source_info)
@@ -109,7 +110,7 @@ def update_session(
     "/api/sessions/{session_id}/finish", response_model=SessionPublic, dependencies=[require_scope("write")]
 )
 def finish_session(
-    session_id: int, body: SessionFinish, request: Request, session: SessionDep, user: CurrentUser
+    session_id: Id, body: SessionFinish, request: Request, session: SessionDep, user: CurrentUser
 ) -> SessionPublic:
     """Close the session with the reader's diagnosis; later gaze frames are refused."""
     reading = service.finish_session(session, user, session_id, body)
@@ -175,7 +176,7 @@ def override_quality(
     response_model=list[SessionEventPublic],
     dependencies=[require_scope("read")],
 )
-def get_session_events(session_id: int, session: SessionDep, user: CurrentUser) -> list[SessionEvent]:
+def get_session_events(session_id: Id, session: SessionDep, user: CurrentUser) -> list[SessionEvent]:
     """The session's events (imported transcripts), in time order."""
     reading = service.visible_session(session, user, session_id)
     query = select(SessionEvent).where(SessionEvent.session_id == reading.id)
@@ -189,7 +190,7 @@ def get_session_events(session_id: int, session: SessionDep, user: CurrentUser) 
     dependencies=[require_scope("read")],
 )
 def get_samples(
-    session_id: int,
+    session_id: Id,
     session: SessionDep,
     user: CurrentUser,
     format: Literal["json", "csv"] = "json",
@@ -223,7 +224,7 @@ def _heatmap_public(heatmap: heatmaps.Heatmap, size: int) -> HeatmapPublic:
     "/api/sessions/{session_id}/heatmap", response_model=HeatmapPublic, dependencies=[require_scope("read")]
 )
 def get_session_heatmap(
-    session_id: int, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
+    session_id: Id, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
 ) -> HeatmapPublic:
     reading = service.visible_session(session, user, session_id)
     try:
@@ -236,7 +237,7 @@ def get_session_heatmap(
     "/api/cases/{case_id}/heatmap", response_model=HeatmapPublic, dependencies=[require_scope("read")]
 )
 def get_case_heatmap(
-    case_id: int, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
+    case_id: Id, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
 ) -> HeatmapPublic:
     """Mean heatmap of the case's sessions the caller may see (readers: their own)."""
     visible_case(session, user, case_id)

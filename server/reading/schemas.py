@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from server.apitypes import Id
 from server.models import SessionStatus
 
 
@@ -57,7 +58,7 @@ def _check_info_size(info: dict[str, Any]) -> dict[str, Any]:
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_id: int
+    case_id: Id
     source: GazeSource
     source_info: dict[str, Any] = Field(default_factory=dict)
     display_info: DisplayInfo

@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from server import audit
+from server.apitypes import Id
 from server.auth.scopes import require_scope
 from server.cases.service import PIXELS_FILE, visible_case
 from server.deps import AdminUser, ContextDep, CurrentUser, PrincipalDep, SessionDep
@@ -60,7 +61,7 @@ def _file_sha256(path: Path) -> str:
 
 @router.get("/models", response_model=list[ModelPublic], dependencies=[require_scope("read")])
 def list_models(
-    ctx: ContextDep, session: SessionDep, _user: CurrentUser, dataset_id: int | None = None
+    ctx: ContextDep, session: SessionDep, _user: CurrentUser, dataset_id: Id | None = None
 ) -> list[ModelPublic]:
     """Newest first."""
     stmt = select(ModelVersion).order_by(ModelVersion.id.desc())
@@ -71,12 +72,12 @@ def list_models(
 
 
 @router.get("/models/{model_id}", response_model=ModelPublic, dependencies=[require_scope("read")])
-def get_model(model_id: int, ctx: ContextDep, session: SessionDep, _user: CurrentUser) -> ModelPublic:
+def get_model(model_id: Id, ctx: ContextDep, session: SessionDep, _user: CurrentUser) -> ModelPublic:
     return model_public(versions.get_version(session, model_id), BlobStore(ctx.settings.blob_dir))
 
 
 @router.get("/models/{model_id}/card", dependencies=[require_scope("read")])
-def get_model_card(model_id: int, ctx: ContextDep, session: SessionDep, _user: CurrentUser) -> dict[str, Any]:
+def get_model_card(model_id: Id, ctx: ContextDep, session: SessionDep, _user: CurrentUser) -> dict[str, Any]:
     """The trainer's model card plus the registry's view (version, lineage, active flag, checksums)."""
     version = versions.get_version(session, model_id)
     blobs = BlobStore(ctx.settings.blob_dir)
@@ -122,7 +123,7 @@ def get_model_evaluation(model_id: int, session: SessionDep, _user: CurrentUser)
 
 @router.get("/models/{model_id}/export", response_class=FileResponse, dependencies=[require_scope("export")])
 def export_model(
-    model_id: int,
+    model_id: Id,
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
@@ -165,7 +166,7 @@ def export_model(
 
 @router.post("/models/{model_id}/promote", response_model=ModelPublic, dependencies=[require_scope("write")])
 def promote_model(
-    model_id: int, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
+    model_id: Id, request: Request, ctx: ContextDep, session: SessionDep, admin: AdminUser
 ) -> ModelPublic:
     """Make this version the active one of its dataset (promoting an older version rolls back), then
     queue the embedding of the dataset's cases with it for similar-case retrieval."""
@@ -196,12 +197,12 @@ def promote_model(
     "/models/{model_id}/embed", response_model=EmbeddingPublic, dependencies=[require_scope("predict")]
 )
 def embed_image(
-    model_id: int,
+    model_id: Id,
     ctx: ContextDep,
     session: SessionDep,
     user: CurrentUser,
     file: Annotated[UploadFile | None, File(description="PNG or JPEG, 8 or 16 bit")] = None,
-    case_id: Annotated[int | None, Form()] = None,
+    case_id: Annotated[Id | None, Form()] = None,
 ) -> EmbeddingPublic:
     """Embed an uploaded image, or a stored case the caller may see, with this version's encoder.
 
@@ -245,7 +246,7 @@ def _decode_upload(data: bytes, max_pixels: int) -> Any:
 
 @router.get("/cases/{case_id}/similar", response_model=SimilarPublic, dependencies=[require_scope("read")])
 def get_similar_cases(
-    case_id: int, session: SessionDep, user: CurrentUser, k: Annotated[int, Query(ge=1, le=50)] = 5
+    case_id: Id, session: SessionDep, user: CurrentUser, k: Annotated[int, Query(ge=1, le=50)] = 5
 ) -> SimilarPublic:
     """Similar prior cases under the active model (labels only where the caller may see them)."""
     case = visible_case(session, user, case_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from server.apitypes import UtcDateTime
 
 
 class ModelPublic(BaseModel):
@@ -23,8 +24,8 @@ class ModelPublic(BaseModel):
     metrics: dict[str, Any]
     checksums: dict[str, str]
     is_active: bool
-    created_at: datetime
-    promoted_at: datetime | None
+    created_at: UtcDateTime
+    promoted_at: UtcDateTime | None
     exports: list[str] = []
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from server.apitypes import Id, UtcDateTime
 from server.auth.scopes import require_scope
 from server.deps import AdminUser, SessionDep
 from server.models import Role, User
@@ -42,7 +41,7 @@ class UserPublic(BaseModel):
     display_name: str
     role: Role
     is_active: bool
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 @router.get("", response_model=list[UserPublic], dependencies=[require_scope("read")])
@@ -67,7 +66,7 @@ def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> Use
 
 
 @router.patch("/{user_id}", response_model=UserPublic, dependencies=[require_scope("write")])
-def update_user(user_id: int, body: UserUpdate, session: SessionDep, admin: AdminUser) -> User:
+def update_user(user_id: Id, body: UserUpdate, session: SessionDep, admin: AdminUser) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {user_id} not found")
