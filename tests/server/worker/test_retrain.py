@@ -25,6 +25,7 @@ from server.worker.options import WorkerOptions
 from server.worker.runner import Worker
 from tests.conftest import Users
 from tests.server.worker.data import TinyDataset, make_dataset
+from tests.server.worker.orphans import orphaned_files
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_trainer.py"))]
 ROOT = Path(__file__).resolve().parents[3]
@@ -230,6 +231,7 @@ def test_sigkill_mid_training_resumes_from_checkpoint_and_makes_one_version(
             select(ModelVersion).where(ModelVersion.dataset_id == data.dataset_id)
         ).all()
     assert [v.job_id for v in versions] == [job.id]
+    assert orphaned_files(db, settings.blob_dir) == []
 
 
 REAL_TINY = {
@@ -272,6 +274,7 @@ def test_sigkill_with_the_real_trainer_resumes_and_exports(
     folder = BlobStore(settings.blob_dir).path(versions[0].artifact_dir)
     for fmt in ("torchscript", "safetensors"):
         assert versions[0].checksums[EXPORT_FILES[fmt]] == sha256_file(folder / EXPORT_FILES[fmt])
+    assert orphaned_files(db, settings.blob_dir) == []
 
 
 def test_failed_export_keeps_the_trained_version(

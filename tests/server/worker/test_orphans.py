@@ -1,0 +1,18 @@
+"""The orphan check used after worker crashes reports files no row accounts for."""
+
+from __future__ import annotations
+
+from server.db import Database
+from server.settings import Settings
+from server.worker import queue
+from tests.conftest import Users
+from tests.server.worker.orphans import orphaned_files
+
+
+def test_files_without_an_owning_row_are_reported(db: Database, settings: Settings, users: Users) -> None:
+    job = queue.submit(db, kind="pairs", dataset_id=None, params={})
+    blobs = settings.blob_dir
+    for rel in (f"jobs/{job.id}/state.json", f"jobs/{job.id}/state.json.tmp", "models/job-999/encoder.pt"):
+        (blobs / rel).parent.mkdir(parents=True, exist_ok=True)
+        (blobs / rel).write_bytes(b"x")
+    assert orphaned_files(db, blobs) == [f"jobs/{job.id}/state.json.tmp", "models/job-999/encoder.pt"]
