@@ -129,7 +129,7 @@ def finish_session(
     "/api/sessions/{session_id}/label", response_model=SessionPublic, dependencies=[require_scope("write")]
 )
 def amend_session_label(
-    session_id: int, body: SessionFinish, request: Request, session: SessionDep, user: CurrentUser
+    session_id: Id, body: SessionFinish, request: Request, session: SessionDep, user: CurrentUser
 ) -> SessionPublic:
     """Amend the diagnosis of the caller's finished session; the earlier version is kept in ``history``."""
     reading = amend_label(session, user, session_id, body)

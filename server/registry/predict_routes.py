@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from server import audit
+from server.apitypes import MAX_DB_INT
 from server.auth.scopes import require_scope
 from server.deps import ContextDep, CurrentUser, SessionDep
 from server.imaging.errors import ImagingError
@@ -28,6 +29,8 @@ _PREDICTION_PROPERTIES: dict[str, Any] = {
     "filename": {"type": "string"},
 }
 _PREDICTION = {"type": "object", "properties": _PREDICTION_PROPERTIES}
+#: Ids share the bound of every other id the API accepts (server/apitypes.py).
+_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_DB_INT}
 _OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -38,8 +41,8 @@ _OPENAPI: dict[str, Any] = {
                     "description": "One stored case (`case_id`) or a batch (`case_ids`, up to "
                     "MCGIP_PREDICT_MAX_BATCH, default 16) the caller may see.",
                     "properties": {
-                        "case_id": {"type": "integer", "minimum": 1},
-                        "case_ids": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                        "case_id": _ID_SCHEMA,
+                        "case_ids": {"type": "array", "items": _ID_SCHEMA},
                     },
                 }
             },
@@ -50,8 +53,8 @@ _OPENAPI: dict[str, Any] = {
                     "admins only), or a `case_id`. `dataset_id` picks the dataset for `active`.",
                     "properties": {
                         "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "case_id": {"type": "integer"},
-                        "dataset_id": {"type": "integer"},
+                        "case_id": _ID_SCHEMA,
+                        "dataset_id": _ID_SCHEMA,
                     },
                 }
             },
@@ -87,13 +90,13 @@ _OPENAPI: dict[str, Any] = {
     },
 }
 
-_MAX_ID = 2**53
+_MAX_ID = MAX_DB_INT
 
 
 def _ids(raw: Any, name: str) -> list[int]:
     values = raw if isinstance(raw, list) else [raw]
     if not values or not all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 < v < _MAX_ID for v in values
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= _MAX_ID for v in values
     ):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"'{name}' must hold positive integer case ids"
@@ -112,7 +115,9 @@ async def _parse(
         form = await request.form(max_files=max_batch + 1)
         files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
         case_ids = [
-            int(v) for v in form.getlist("case_id") if isinstance(v, str) and v.isdigit() and len(v) < 16
+            int(v)
+            for v in form.getlist("case_id")
+            if isinstance(v, str) and v.isdigit() and len(v) < 16 and 0 < int(v) <= _MAX_ID
         ]
         if form.getlist("case_id") and not case_ids:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'case_id' must be a positive integer")
@@ -144,7 +149,7 @@ async def _parse(
         )
     if raw_ds is not None:
         text = str(raw_ds)
-        if not text.isdigit() or len(text) > 15:
+        if not text.isdigit() or len(text) > 15 or not 0 < int(text) <= _MAX_ID:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, "'dataset_id' must be a positive integer"
             )

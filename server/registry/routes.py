@@ -101,7 +101,7 @@ def get_model_card(model_id: Id, ctx: ContextDep, session: SessionDep, _user: Cu
 
 
 @router.get("/models/{model_id}/evaluation", dependencies=[require_scope("read")])
-def get_model_evaluation(model_id: int, session: SessionDep, _user: CurrentUser) -> dict[str, Any]:
+def get_model_evaluation(model_id: Id, session: SessionDep, _user: CurrentUser) -> dict[str, Any]:
     """The version's cross-validated evaluation (docs/evaluation.md): per condition and metric
     ``{"value", "ci_low", "ci_high"}``, paired differences to the baseline with ``p_value``,
     ``n_cases``, ``n_folds``, ``verdict``; ``status`` "insufficient_labels" names what is missing."""
