@@ -150,7 +150,7 @@ def amend_session_label(
     dependencies=[require_scope("write")],
 )
 def override_quality(
-    session_id: int, body: QualityOverride, request: Request, session: SessionDep, admin: AdminUser
+    session_id: Id, body: QualityOverride, request: Request, session: SessionDep, admin: AdminUser
 ) -> SessionPublic:
     """Let a session flagged by the quality gate into pair mining (``override: true``) or keep it out."""
     reading = service.visible_session(session, admin, session_id, lock=True)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from server import audit
+from server.apitypes import Id
 from server.auth.scopes import require_scope
 from server.deps import AdminUser, ContextDep, CurrentUser, SessionDep
 from server.models import SecondRead
@@ -20,7 +21,7 @@ from server.storage import BlobStore
 
 router = APIRouter(prefix="/api", tags=["second read"])
 
-SessionId = Annotated[int, Path(ge=1, le=2**53)]
+SessionId = Annotated[Id, Path()]
 
 
 class SecondReadDecision(BaseModel):
@@ -88,7 +89,7 @@ async def request_second_read(
     return second_read.public(row)
 
 
-def _own_row(session: SessionDep, user: CurrentUser, session_id: int) -> SecondRead:
+def _own_row(session: SessionDep, user: CurrentUser, session_id: Id) -> SecondRead:
     row = session.scalar(select(SecondRead).where(SecondRead.session_id == session_id))
     if row is None or (row.reader_id != user.id and not user.is_admin):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {session_id} has no second read")
@@ -117,7 +118,7 @@ def decide_second_read(
 
 @router.get("/stats/second-read", dependencies=[require_scope("read")])
 def second_read_stats(
-    session: SessionDep, _admin: AdminUser, dataset_id: Annotated[int, Query(ge=1, le=2**53)]
+    session: SessionDep, _admin: AdminUser, dataset_id: Annotated[Id, Query()]
 ) -> dict[str, Any]:
     """Reader-model agreement (Cohen's kappa with 95% CI) and, where reference labels exist,
     reader-alone vs reader-with-AI accuracy with CIs, their paired difference and verdict."""
