@@ -51,6 +51,8 @@ MAX_ACKED_ABOVE: Final = 10_000
 CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_NOT_FOUND: Final = 4404
+#: Longest a socket's queued messages are handled without giving the event loop to others.
+YIELD_EVERY_S: Final = 0.002
 _SEQ: Final = re.compile(r'"seq"\s*:\s*(\d{1,16})')
 #: Error codes after which the socket is closed, with their close codes.
 _CLOSING: Final = {"forbidden": CLOSE_FORBIDDEN, "unknown_session": CLOSE_NOT_FOUND}
@@ -236,6 +238,7 @@ class GazeConnection:
     async def run(self) -> None:
         self._run_task = asyncio.current_task()
         self._sender = sender = asyncio.create_task(self._send_loop())
+        last_yield = self.loop.time()
         try:
             while not self.closing and not sender.done():
                 message = await self.websocket.receive()
@@ -243,11 +246,16 @@ class GazeConnection:
                     break
                 await self._handle(message.get("text"), message.get("bytes"))
                 # Over budget: leave the socket unread for a while; TCP slows the sender down.
-                # Otherwise still yield: queued messages would be handled back to back, and other
-                # users' requests must get the event loop between them.
                 pause = max(self.pause_s, self.budget.wait_s())
                 self.pause_s = 0.0
-                await asyncio.sleep(pause if not self.closing else 0)
+                if pause > 0 and not self.closing:
+                    await asyncio.sleep(pause)
+                    last_yield = self.loop.time()
+                elif self.loop.time() - last_yield > YIELD_EVERY_S:
+                    # Messages already queued are handled back to back without suspending: give
+                    # other users' requests the event loop at least every few milliseconds.
+                    await asyncio.sleep(0)
+                    last_yield = self.loop.time()
             if self._closer is not None:
                 await self._closer
             elif self.closing:
