@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from server.admin.routes import router as admin_router
 from server.auth.routes import router as auth_router
 from server.cases.routes import router as cases_router
 from server.context import AppContext
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(request_id_middleware)
     routers = (
         health_router,
+        admin_router,
         auth_router,
         users_router,
         cases_router,

@@ -264,6 +264,15 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/"): Expect(303, 200, 200),
     ("GET", "/login"): Expect(200, 200, 200),
     ("GET", "/favicon.ico"): Expect(200, 200, 200),
+    # Admin console pages: readers get a 403 page.
+    ("GET", "/admin"): Expect(303, 303, 303),
+    ("GET", "/admin/users"): Expect(303, 403, 200),
+    ("GET", "/admin/datasets"): Expect(303, 403, 200),
+    ("GET", "/admin/assignments"): Expect(303, 403, 200),
+    ("POST", "/api/assignments/bulk"): Expect(
+        401, 403, 201, lambda w: {"json": {"dataset_id": w.dataset_id, "reader_ids": [w.users.reader2.id]}}
+    ),
+    ("GET", "/api/datasets-settings-schema"): Expect(401, 403, 200),
     ("GET", "/cases"): Expect(303, 200, 200),
     ("GET", "/cases/{case_id}"): Expect(303, 200, 200),
     ("GET", "/calibrate"): Expect(303, 200, 200),
