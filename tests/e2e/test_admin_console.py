@@ -71,7 +71,8 @@ def test_admin_console_users_datasets_assignments(
     admin.fill("[name='settings.quality.min_valid_fraction']", "0.5")
     admin.click("#dataset-form button[type=submit]")
     admin.wait_for_function(
-        "() => document.querySelector('#dataset-status').textContent || document.querySelector('.form-errors li')"
+        "() => document.querySelector('#dataset-status').textContent"
+        " || document.querySelector('.form-errors li')"
     )
     assert admin.locator("[data-testid=form-errors] li").all_inner_texts() == []
     admin.wait_for_selector("tr[data-dataset=console-ds]")
