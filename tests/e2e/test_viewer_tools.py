@@ -98,7 +98,12 @@ def test_viewer_tools_label_amend_and_replay_viewport(
     for k in range(12):
         alice.mouse.move(cx - 30 + 5 * k, cy - 10 + 2 * k)
         alice.wait_for_timeout(40)
-    alice.wait_for_timeout(300)
+    alice.wait_for_timeout(600)
+    # Gaze status panel: live rate and valid share of the mouse source, nothing shown as NaN.
+    panel = alice.inner_text("[data-testid=gaze-panel]")
+    assert "NaN" not in panel and "Hz" in panel and "%" in panel, panel
+    assert not alice.is_visible("[data-testid=gaze-panel] dd[data-row=face]")  # webcam only
+    assert "not calibrated" in panel
     alice.check("[data-testid=label-benign]")
     alice.click("[data-testid=finish]")
     alice.wait_for_selector("#reader[data-state=finished]")

@@ -13,6 +13,7 @@ import { ImageViewer } from './viewer/image-viewer.js';
 import { Shortcuts } from './viewer/shortcuts.js';
 import { formatWindow, valueStats, windowPresets } from './viewer/presets.js';
 import { renderTags } from './reading/tags.js';
+import { bindGazePanel } from './reading/gaze-panel.js';
 import { latestFinished, SubmittedLabel } from './reading/submitted.js';
 
 const root = document.getElementById('reader');
@@ -190,6 +191,7 @@ async function start() {
   const source = await sourceFromPage(params, viewer);
   page.source = source;
   document.getElementById('source-kind').textContent = source.kind + (source.isEyeGaze ? '' : ' (not eye gaze)');
+  bindGazePanel(source, document.getElementById('gaze-panel'));
   // A source that cannot run (no camera, permission denied) stops here, before a session exists.
   await source.preflight();
   const { session, created } = await openOrResume(caseId, userId, source);

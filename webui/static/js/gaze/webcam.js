@@ -106,14 +106,19 @@ export class WebcamSource extends GazeSource {
 
   async start() {
     if (this.running) return;
+    const step = (text) => this.dispatchEvent(new CustomEvent('progress', { detail: text }));
+    step('opening the camera…');
     if (!this.cameraChecked) await this.preflight();
+    step('loading the face tracker (up to a minute the first time)…');
     this.wg = await loadWebGazer();
     this.wg.setGazeListener((data) => this.onPrediction(data));
     await this.wg.begin(() => showCameraProblem('The camera could not be started.'));
     // WebGazer learns from every click and mouse move by default; readers click while reading.
     this.wg.removeMouseEventListeners();
     this.wg.showVideoPreview(true);
+    step('looking for your face…');
     await this.waitForFace();
+    step('calibration…');
     await this.calibrateOrCheck();
     this.wg.showVideoPreview(false);
     this.emitting = true;
