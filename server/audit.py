@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
 from sqlalchemy.orm import Session
 
 from server.auth.client import client_address
 from server.models import AuditLog
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 
 def client_ip(request: Request | None) -> str | None:

@@ -10,7 +10,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server.exceptions import Conflict, DomainError, Forbidden, Invalid, NotFound
+from server.exceptions import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthenticated,
+    Unsupported,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +46,41 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> R
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
-#: HTTP status of each domain error (the one place services' errors meet HTTP).
-DOMAIN_STATUS: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 422}
+#: HTTP status of each domain error: the one place where the services' errors meet HTTP.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    Unsupported: 415,
+    Invalid: 422,
+    RateLimited: 429,
+}
 
 
 def domain_status(exc: DomainError) -> int:
+    """The status of ``exc``'s nearest class in :data:`DOMAIN_STATUS` (400 for a bare ``DomainError``)."""
     for cls in type(exc).__mro__:
         if cls in DOMAIN_STATUS:
             return DOMAIN_STATUS[cls]
     return 400
 
 
-async def _domain_error(_request: Request, exc: DomainError) -> Response:
+def domain_headers(exc: DomainError) -> dict[str, str]:
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
+async def _domain_error(request: Request, exc: DomainError) -> Response:
+    code = domain_status(exc)
+    if code == 401 and _wants_html(request):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     body = {"detail": jsonable_encoder(exc.detail), **jsonable_encoder(exc.extra)}
-    return JSONResponse(body, status_code=domain_status(exc))
+    return JSONResponse(body, status_code=code, headers=domain_headers(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -44,6 +44,26 @@ class Invalid(DomainError):
     """The input is well-formed but not acceptable (HTTP 422)."""
 
 
+class Unauthenticated(DomainError):
+    """Missing or wrong credentials (HTTP 401)."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts; ``retry_after_s`` says when to try again (HTTP 429 with Retry-After)."""
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class TooLarge(DomainError):
+    """An upload or image over a configured limit (HTTP 413)."""
+
+
+class Unsupported(DomainError):
+    """Content of a type the product does not handle (HTTP 415)."""
+
+
 def field_errors(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
     """Pydantic ``ValidationError.errors()`` as the API's ``{"loc", "msg", "type"}`` list under ``prefix``."""
     return [{"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in errors]

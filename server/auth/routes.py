@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from server.auth import service
 from server.auth.scopes import DEFAULT_TOKEN_SCOPES, KNOWN_SCOPES, ROLE_SCOPES, public_route, require_scope
 from server.deps import ContextDep, PrincipalDep, SessionDep
+from server.exceptions import Unauthenticated
 
 router = APIRouter(tags=["auth"])
 
@@ -102,10 +103,8 @@ def login_form(
         )
     try:
         user = service.login(session, ctx, request, username, password)
-    except HTTPException as exc:
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-            return RedirectResponse(f"/login?error=1&next={_safe_next(next)}", status_code=303)
-        raise
+    except Unauthenticated:
+        return RedirectResponse(f"/login?error=1&next={_safe_next(next)}", status_code=303)
     request.session.clear()
     request.session.update({"uid": user.id, "tv": user.token_version, "csrf": secrets.token_urlsafe(32)})
     return RedirectResponse(_safe_next(next), status_code=303)

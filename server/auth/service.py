@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request, status
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import audit
 from server.auth.passwords import verify_password
 from server.context import AppContext
+from server.exceptions import RateLimited, Unauthenticated
 from server.models import User
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 
 def login(session: Session, ctx: AppContext, request: Request, username: str, password: str) -> User:
     """Check credentials, backing off per account *and* client after repeated failures.
 
     Raises:
-        HTTPException: 429 (with ``Retry-After``) while this client is backing off for this account,
-            401 for wrong credentials or a disabled account.
+        RateLimited: this client is backing off for this account (``Retry-After``).
+        Unauthenticated: wrong credentials or a disabled account.
     """
     key = ctx.login_limiter.key(username, audit.client_ip(request))
     wait = ctx.login_limiter.retry_after(key)
     if wait is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
+        raise RateLimited(
             f"too many failed logins for this account from your address; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
+            retry_after_s=wait,
         )
     user = session.scalar(select(User).where(User.username == username))
     if (
@@ -43,11 +47,7 @@ def login(session: Session, ctx: AppContext, request: Request, username: str, pa
         )
         # Commit the failure row even though the request fails.
         session.commit()
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "incorrect username or password",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthenticated("incorrect username or password")
     ctx.login_limiter.reset(key)
     audit.record(session, "login", user_id=user.id, request=request)
     return user

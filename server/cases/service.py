@@ -7,11 +7,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings
+from server.exceptions import Conflict, Invalid, NotFound, TooLarge, Unsupported
 from server.imaging import ImageTooLarge, InvalidImage, UnsupportedImageType, ingest_image
 from server.models import Assignment, Case, Dataset, StoredImage, User
 from server.storage import BlobStore
@@ -41,12 +41,12 @@ def visible_case(session: Session, user: User, case_id: int) -> Case:
     """The case if ``user`` may see it: admins see all, readers only their worklist.
 
     Raises:
-        HTTPException: 404 when the case does not exist or is not on the reader's worklist (a reader
+        NotFound: the case does not exist or is not on the reader's worklist (a reader
             cannot tell the two apart).
     """
     case = session.get(Case, case_id)
     if case is None or (not user.is_admin and not is_assigned(session, case_id, user.id)):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
+        raise NotFound(f"case {case_id} not found")
     return case
 
 
@@ -69,12 +69,13 @@ def create_case(
     orphan rows nor (for long) orphan files remain.
 
     Raises:
-        HTTPException: 415 for an unsupported type, 413 for an image over the pixel limit, 422 for a
-            corrupt file or an unknown reference label, 409 for a duplicate external id.
+        Unsupported: an unsupported type.
+        TooLarge: an image over the pixel limit.
+        Conflict: a duplicate external id.
+        Invalid: a corrupt file or an unknown reference label.
     """
     if reference_label is not None and reference_label not in dataset.label_set:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise Invalid(
             f"reference label {reference_label!r} is not in dataset {dataset.name!r}'s label set",
         )
     if external_id is not None:
@@ -82,17 +83,15 @@ def create_case(
             select(Case.id).where(Case.dataset_id == dataset.id, Case.external_id == external_id)
         )
         if clash is not None:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"dataset already has a case with external id {external_id!r}"
-            )
+            raise Conflict(f"dataset already has a case with external id {external_id!r}")
     try:
         image = ingest_image(data, max_pixels=max_pixels, uid_salt=uid_salt)
     except UnsupportedImageType as exc:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
+        raise Unsupported(str(exc)) from exc
     except ImageTooLarge as exc:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
+        raise TooLarge(str(exc)) from exc
     except InvalidImage as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        raise Invalid(str(exc)) from exc
 
     check_burned_in_annotation(image.metadata, dataset)
 
@@ -156,14 +155,13 @@ def check_burned_in_annotation(meta: dict[str, Any], dataset: Dataset) -> None:
     the case is then flagged (``CasePublic.flags``).
 
     Raises:
-        HTTPException: 422 when the image declares BurnedInAnnotation=YES and the dataset does not allow it.
+        Invalid: the image declares BurnedInAnnotation=YES and the dataset does not allow it.
     """
     if not burned_in_annotation(meta):
         return
     if DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).allow_burned_in_annotation:
         return
-    raise HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
+    raise Invalid(
         "the DICOM declares burned-in annotation (BurnedInAnnotation = YES): text such as patient names"
         " may be part of the pixels, which de-identification does not clean; dataset"
         f" {dataset.name!r} does not accept such images (setting allow_burned_in_annotation)",

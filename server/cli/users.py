@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import typer
-from fastapi import HTTPException
 
 from server.cli.app import app, fail
 from server.db import Database
+from server.exceptions import DomainError
 from server.models import Role
 from server.settings import get_settings
 from server.users.service import create_user
@@ -34,7 +34,7 @@ def create(
                 session, username=username, password=password, role=role, display_name=display_name
             )
             typer.echo(f"created {user.role.value} {user.username!r} (id {user.id})")
-    except HTTPException as exc:
+    except DomainError as exc:
         fail(str(exc.detail))
     finally:
         db.dispose()

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.apitypes import Id
 from server.datasets.settings import GAZE_METRICS, DatasetSettings
+from server.exceptions import Invalid, NotFound
 from server.models import Case, Dataset, StoredImage
 from trainer.config import Backbone, MethodName, TrainConfig
 from trainer.data.snapshot import assign_split
@@ -66,13 +66,6 @@ class RetrainPlan(BaseModel):
     dataset_threshold: float
 
 
-class FormInvalid(HTTPException):
-    """422 whose detail lists ``{"loc": ["body", field, ...], "msg", "type"}`` like request validation."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(status.HTTP_422_UNPROCESSABLE_CONTENT, errors)
-
-
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """Nested dict merge; values of ``top`` win."""
     out = dict(base)
@@ -116,12 +109,13 @@ def plan_retrain(session: Session, form: RetrainForm) -> RetrainPlan:
     with ``images_per_step = batch_size * grad_accum``.
 
     Raises:
-        HTTPException: 404 unknown dataset; ``FormInvalid`` (422) naming the offending fields.
+        NotFound: unknown dataset.
+        Invalid: ``{"loc": ["body", field, ...], "msg", "type"}`` entries naming the offending fields.
     """
     dataset = session.get(Dataset, form.dataset_id)
     if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {form.dataset_id} not found")
-    dataset_threshold = DatasetSettings.stored(dataset.settings).threshold
+        raise NotFound(f"dataset {form.dataset_id} not found")
+    dataset_threshold = DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).threshold
     errors: list[dict[str, Any]] = []
     if form.threshold < dataset_threshold:
         errors.append(
@@ -137,7 +131,7 @@ def plan_retrain(session: Session, form: RetrainForm) -> RetrainPlan:
         base = TrainConfig.model_validate(form.advanced)
     except ValidationError as exc:
         errors += _config_errors(exc)
-        raise FormInvalid(errors) from None
+        raise Invalid(errors) from None
     cases = training_cases(session, dataset.id, include_test=base.data.train_on_test_images)
     per_step = base.train.batch_size * base.train.grad_accum
     steps = max(1, math.ceil(form.epochs * cases / per_step))
@@ -152,7 +146,7 @@ def plan_retrain(session: Session, form: RetrainForm) -> RetrainPlan:
     except ValidationError as exc:
         errors += _config_errors(exc)
     if errors:
-        raise FormInvalid(errors)
+        raise Invalid(errors)
     job = {
         "kind": "retrain",
         "dataset_id": dataset.id,

@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.cases.service import visible_case
+from server.exceptions import Conflict, Forbidden, Invalid, NotFound
 from server.models import Case, DiagnosisLabel, GazeChunk, ReadingSession, SessionStatus, User, utcnow
 from server.reading import samples as codec
 from server.reading.quality import apply_gate
@@ -36,7 +36,7 @@ def create_session(session: Session, user: User, body: SessionCreate) -> Reading
     """Open a session for ``user`` on a case on their worklist (admins: any case).
 
     Raises:
-        HTTPException: 404 when the case does not exist or is not on the reader's worklist.
+        NotFound: the case does not exist or is not on the reader's worklist.
     """
     case = visible_case(session, user, body.case_id)
     reading = ReadingSession(
@@ -60,7 +60,7 @@ def visible_session(session: Session, user: User, session_id: int, *, lock: bool
         lock: Lock the row for the rest of the transaction (before changing its status).
 
     Raises:
-        HTTPException: 404 if it does not exist or belongs to another reader (for readers).
+        NotFound: it does not exist or belongs to another reader (for readers).
     """
     query = select(ReadingSession).where(ReadingSession.id == session_id)
     if lock:
@@ -68,16 +68,16 @@ def visible_session(session: Session, user: User, session_id: int, *, lock: bool
         query = query.with_for_update().execution_options(populate_existing=True)
     reading = session.scalar(query)
     if reading is None or (not user.is_admin and reading.reader_id != user.id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {session_id} not found")
+        raise NotFound(f"session {session_id} not found")
     return reading
 
 
 def _own_open_session(session: Session, user: User, session_id: int) -> ReadingSession:
     reading = visible_session(session, user, session_id, lock=True)
     if reading.reader_id != user.id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the session's reader can change it")
+        raise Forbidden("only the session's reader can change it")
     if reading.status != SessionStatus.open:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"session {session_id} is {reading.status.value}")
+        raise Conflict(f"session {session_id} is {reading.status.value}")
     return reading
 
 
@@ -104,7 +104,9 @@ def update_session(
     """Merge ``source_info`` (top-level keys) into an open session of ``user``.
 
     Raises:
-        HTTPException: 404 not visible, 403 not the session's reader, 409 not open.
+        NotFound: not visible to ``user``.
+        Forbidden: not the session's reader.
+        Conflict: the session is not open.
     """
     reading = _own_open_session(session, user, session_id)
     reading.source_info = {**reading.source_info, **source_info}
@@ -119,15 +121,16 @@ def finish_session(session: Session, user: User, session_id: int, body: SessionF
     and by the gaze writer orders the two.
 
     Raises:
-        HTTPException: 404 not visible, 403 not the session's reader, 409 not open, 422 for a
-            label outside the dataset's label set.
+        NotFound: not visible to ``user``.
+        Forbidden: not the session's reader.
+        Conflict: the session is not open.
+        Invalid: a label outside the dataset's label set.
     """
     reading = _own_open_session(session, user, session_id)
     case = session.get(Case, reading.case_id)
     assert case is not None  # sessions are deleted with their case
     if body.label not in case.dataset.label_set:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise Invalid(
             f"label {body.label!r} is not in the label set {case.dataset.label_set}",
         )
     session.add(

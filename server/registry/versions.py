@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException, status
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from server.exceptions import NotFound
 from server.models import ModelVersion, utcnow
 
 
@@ -57,7 +57,7 @@ def register_version(
 def get_version(session: Session, model_id: int) -> ModelVersion:
     found = session.get(ModelVersion, model_id)
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_id} not found")
+        raise NotFound(f"model {model_id} not found")
     return found
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.auth.passwords import hash_password, password_problem
+from server.exceptions import Conflict, Invalid
 from server.models import Role, User
 
 
@@ -16,13 +16,14 @@ def create_user(
     """Create an account.
 
     Raises:
-        HTTPException: 409 if the username is taken, 422 for a weak password.
+        Conflict: the username is taken.
+        Invalid: a weak password.
     """
     problem = password_problem(password)
     if problem:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
+        raise Invalid(problem)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"username {username!r} is taken")
+        raise Conflict(f"username {username!r} is taken")
     user = User(
         username=username, password_hash=hash_password(password), role=role, display_name=display_name
     )
@@ -34,7 +35,7 @@ def create_user(
 def set_password(user: User, password: str) -> None:
     problem = password_problem(password)
     if problem:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
+        raise Invalid(problem)
     user.password_hash = hash_password(password)
     # Existing tokens and browser sessions end with a password change.
     user.token_version += 1
