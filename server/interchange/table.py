@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from server.interchange.records import RowError
-
-FloatArray = NDArray[np.float64]
+from trainer.arrays import FloatArray
 
 
 @dataclass

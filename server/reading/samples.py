@@ -14,9 +14,8 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 import numpy as np
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+from trainer.arrays import FloatArray
 
 COLUMNS: Final[tuple[str, ...]] = (
     "t_ms",

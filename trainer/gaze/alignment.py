@@ -28,8 +28,7 @@ from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from trainer.arrays import FloatArray, IntArray
 
 
 def cost_matrix(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray) -> FloatArray:

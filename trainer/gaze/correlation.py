@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-FloatArray = NDArray[np.float64]
+from trainer.arrays import FloatArray
 
 
 def centred_unit(heatmaps: ArrayLike) -> tuple[FloatArray, NDArray[np.bool_]]:

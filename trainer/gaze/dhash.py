@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
+from trainer.arrays import BoolArray, FloatArray
 
 HASH_ROWS, HASH_COLS = 8, 9
 

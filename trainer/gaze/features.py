@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from trainer.arrays import FloatArray
 from trainer.gaze.dhash import dhash_batch
 from trainer.gaze.heatmap import gaussian_heatmap
 from trainer.gaze.moments import moment_features_batch
 from trainer.gaze.tima import tima_clusters
-
-FloatArray = NDArray[np.float64]
 
 #: MultiMatch compares scanpaths of different images in this common frame (image coordinates are
 #: scaled to it), so screen normalisation is the same for every pair.

@@ -18,9 +18,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from trainer.arrays import FloatArray
 from trainer.gaze.preprocess import as_samples, interpolate_gaps, smooth, valid_runs
-
-FloatArray = NDArray[np.float64]
 
 #: Pixels per degree assumed for the pixel defaults (about 60 cm from a 96 dpi screen).
 DEFAULT_PX_PER_DEG = 35.0

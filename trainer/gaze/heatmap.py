@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
-FloatArray = NDArray[np.float64]
+from trainer.arrays import FloatArray
+
 Normalise = Literal["max", "sum", "none"]
 
 #: Kernel width used when neither sigma nor pixels-per-degree is given: a fraction of the image's

@@ -20,11 +20,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from trainer.arrays import FloatArray, IntArray
 from trainer.gaze.features import SessionFeatures
 from trainer.gaze.scoring import FeatureStore, MetricConfig
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
-FloatArray = NDArray[np.float64]
+from trainer.arrays import FloatArray
 
 #: Weights (w1 for I1, w2 for M00) suggested per kind of image.
 WEIGHTS_UNSTRUCTURED: tuple[float, float] = (0.5, 0.5)

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from trainer.arrays import FloatArray
 from trainer.gaze.alignment import align_batch, dijkstra_path
 from trainer.gaze.scanpath import Scanpath, SimplificationError, make_scanpath, simplify
-
-FloatArray = NDArray[np.float64]
 
 #: Names of the five measures, in the order :func:`multimatch` returns them.
 MEASURES: tuple[str, ...] = ("vector", "direction", "length", "position", "duration")

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-FloatArray = NDArray[np.float64]
+from trainer.arrays import FloatArray
 
 __all__ = ["as_samples", "interpolate_gaps", "resample", "smooth", "valid_runs"]
 

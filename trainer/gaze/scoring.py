@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from trainer.arrays import FloatArray, IntArray
 from trainer.gaze.correlation import centred_unit
 from trainer.gaze.dhash import _cosine
 from trainer.gaze.features import MULTIMATCH_FRAME, SessionFeatures
@@ -29,8 +30,6 @@ from trainer.gaze.multimatch import (
 from trainer.gaze.scanpath import Scanpath
 from trainer.gaze.tima import tima_similarity
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 Metric = Literal["moments", "dhash", "correlation", "multimatch", "tima"]
 METRICS: tuple[str, ...] = ("moments", "dhash", "correlation", "multimatch", "tima")
 

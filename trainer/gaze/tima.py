@@ -14,16 +14,14 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
+from trainer.arrays import FloatArray, IntArray
 from trainer.gaze.heatmap import gaussian_heatmap
 from trainer.gaze.moments import moment_features_batch, relative_difference
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 #: Step-cost weights of the DTW: (M00, I1).
 TIMA_COST_WEIGHTS: tuple[float, float] = (0.7, 0.3)
