@@ -17,16 +17,14 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, cast
-from urllib.parse import urlsplit
+from typing import Any, Final
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, WebSocket
+from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from server.context import AppContext
-from server.deps import authenticate
-from server.models import ReadingSession, SessionStatus, User
+from server.models import ReadingSession, SessionStatus
 from server.reading import service
 from server.reading.frames import Frame, Hello, ProtocolError, parse_message
 from server.reading.limits import (
@@ -40,6 +38,7 @@ from server.reading.limits import (
 from server.reading.outbox import Outbox, OutboxFull
 from server.reading.store import FrameIn, FrameResult
 from server.reading.writer import GazeWriter, WriterOverloaded
+from server.sockets import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, accept_user
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +47,6 @@ router = APIRouter()
 #: Most stored seqs above ``acked_through`` listed in a welcome.
 MAX_ACKED_ABOVE: Final = 10_000
 
-CLOSE_UNAUTHENTICATED: Final = 4401
-CLOSE_FORBIDDEN: Final = 4403
-CLOSE_NOT_FOUND: Final = 4404
 #: Longest a socket's queued messages are handled without giving the event loop to others.
 YIELD_EVERY_S: Final = 0.002
 _SEQ: Final = re.compile(r'"seq"\s*:\s*(\d{1,16})')
@@ -68,29 +64,6 @@ def writer_for(app: FastAPI) -> GazeWriter:
         app.state.gaze_writer = writer
     writer.start()
     return writer
-
-
-def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
-    """Whether a handshake's Origin may open the socket.
-
-    Browsers always send Origin on WebSocket handshakes, so a page on another site (which could
-    ride on the reader's cookie) is always recognisable; clients that send no Origin at all are
-    scripts and tracker bridges, which authenticate with a token of their own.
-
-    Args:
-        origin: The Origin header, if any.
-        host: The Host header the client connected to.
-        allowed: Extra allowed origins (``MCGIP_ALLOWED_ORIGINS``), e.g. ``https://viewer.example``.
-    """
-    if origin is None:
-        return True
-    normalised = origin.strip().rstrip("/").lower()
-    if normalised in {a.strip().rstrip("/").lower() for a in allowed}:
-        return True
-    parts = urlsplit(normalised)
-    if parts.scheme not in ("http", "https") or not parts.netloc or host is None:
-        return False
-    return parts.netloc == host.strip().lower()
 
 
 def resume_point(seqs: list[int]) -> tuple[int, list[int]]:
@@ -116,29 +89,6 @@ class _SessionState:
     seqs: list[int]
 
 
-def authenticate_socket(websocket: WebSocket, ctx: AppContext) -> int | None:
-    """The id of the user behind the handshake (``?token=``, bearer header or cookie), or None."""
-    with ctx.db.session() as session:
-        token = websocket.query_params.get("token")
-        if token is not None:
-            claims = ctx.tokens.decode(token)
-            if claims is None or "write" not in claims.scopes:
-                return None
-            user = session.get(User, claims.user_id)
-            if user is None or not user.is_active or user.token_version != claims.token_version:
-                return None
-            return user.id
-        try:
-            # authenticate() only reads headers, the cookie session and the scope, which a
-            # WebSocket handshake carries exactly like a request.
-            principal = authenticate(cast(Request, websocket), ctx, session)
-        except HTTPException:
-            return None
-        if principal is None or "write" not in principal.scopes:
-            return None
-        return principal.user.id
-
-
 def _load_session(ctx: AppContext, session_id: int) -> _SessionState | None:
     with ctx.db.session() as session:
         reading = session.get(ReadingSession, session_id)
@@ -162,16 +112,8 @@ def _error(
 async def gaze_socket(websocket: WebSocket) -> None:
     """Gaze ingest; see docs/gaze-protocol.md."""
     ctx: AppContext = websocket.app.state.ctx
-    origin = websocket.headers.get("origin")
-    if not origin_allowed(origin, websocket.headers.get("host"), ctx.settings.allowed_origins):
-        logger.warning("gaze socket refused for origin %r", origin)
-        await websocket.accept()
-        await websocket.close(CLOSE_FORBIDDEN, "origin not allowed")
-        return
-    user_id = await run_in_threadpool(authenticate_socket, websocket, ctx)
-    await websocket.accept()
+    user_id = await accept_user(websocket, ctx, "gaze")
     if user_id is None:
-        await websocket.close(CLOSE_UNAUTHENTICATED, "not authenticated")
         return
     app = websocket.app
     limits = limits_for(app)

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from fastapi import APIRouter, WebSocket
-from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from server.context import AppContext
-from server.reading.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, authenticate_socket, origin_allowed
+from server.sockets import accept_user
 from server.tracker_bridge.messages import RelayError, parse_bridge_message
 
 logger = logging.getLogger(__name__)
@@ -101,15 +100,8 @@ def relay_of(websocket: WebSocket) -> TrackerRelay:
 async def tracker_socket(websocket: WebSocket) -> None:
     """``?role=bridge`` sends gaze, ``?role=viewer`` receives it (messages: ``messages.py``)."""
     ctx: AppContext = websocket.app.state.ctx
-    origin = websocket.headers.get("origin")
-    if not origin_allowed(origin, websocket.headers.get("host"), ctx.settings.allowed_origins):
-        await websocket.accept()
-        await websocket.close(CLOSE_FORBIDDEN, "origin not allowed")
-        return
-    user_id = await run_in_threadpool(authenticate_socket, websocket, ctx)
-    await websocket.accept()
+    user_id = await accept_user(websocket, ctx, "tracker")
     if user_id is None:
-        await websocket.close(CLOSE_UNAUTHENTICATED, "not authenticated")
         return
     role = websocket.query_params.get("role")
     if role not in ("bridge", "viewer"):
