@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from server.auth.scopes import page_scope
 from server.deps import ContextDep, SessionDep
-from server.pages.routes import page_user, render
+from server.pages.routes import page
 
 router = APIRouter(include_in_schema=False)
 
@@ -20,7 +20,4 @@ def _safe_next(target: str) -> str:
 @router.get("/calibrate", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def calibrate_page(request: Request, ctx: ContextDep, session: SessionDep, next: str = "/") -> Response:
     """Camera check, screen settings, 9-point calibration and validation; then back to ``next``."""
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse("/login?next=/calibrate", status_code=303)
-    return render(request, "calibrate.html", user, next_url=_safe_next(next))
+    return page(request, ctx, session, "calibrate.html", next_url=_safe_next(next))

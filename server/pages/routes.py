@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
@@ -20,10 +22,39 @@ def page_user(request: Request, ctx: ContextDep, session: SessionDep) -> User | 
     return principal.user if principal else None
 
 
-def render(request: Request, template: str, user: User | None, **context: object) -> HTMLResponse:
+def render(
+    request: Request, template: str, user: User | None, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, template, {"user": user, "csrf_token": ensure_csrf(request), **context}
+        request,
+        template,
+        {"user": user, "csrf_token": ensure_csrf(request), **context},
+        status_code=status_code,
     )
+
+
+def page(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    template: str,
+    *,
+    reader_template: str | None = None,
+    **context: Any,
+) -> Response:
+    """A page for the signed-in user; anonymous visitors go to the login page, then come back.
+
+    Args:
+        reader_template: for admin-only pages: what readers get instead (status 403).
+        context: template variables besides ``user`` and ``csrf_token``.
+    """
+    user = page_user(request, ctx, session)
+    if user is None:
+        path = request.url.path
+        return RedirectResponse("/login" if path == "/" else f"/login?next={path}", status_code=303)
+    if reader_template is not None and not user.is_admin:
+        return render(request, reader_template, user, status_code=403, **context)
+    return render(request, template, user, **context)
 
 
 @router.get("/favicon.ico", response_class=FileResponse, dependencies=[public_route()])
@@ -41,59 +72,38 @@ def login_page(request: Request, error: int = 0, next: str = "/") -> Response:
 
 @router.get("/", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def home(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse("/login", status_code=303)
-    return render(request, "home.html", user)
+    return page(request, ctx, session, "home.html")
 
 
 @router.get("/cases", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def cases_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse("/login?next=/cases", status_code=303)
-    return render(request, "cases.html", user)
+    return page(request, ctx, session, "cases.html")
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def case_page(case_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse(f"/login?next=/cases/{case_id}", status_code=303)
-    return render(request, "case.html", user, case_id=case_id)
+    return page(request, ctx, session, "case.html", case_id=case_id)
 
 
 @router.get("/read/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def read_page(case_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """The reading viewer: opens (or resumes) the caller's reading session on the case."""
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse(f"/login?next=/read/{case_id}", status_code=303)
-    return render(request, "read.html", user, case_id=case_id)
+    return page(request, ctx, session, "read.html", case_id=case_id)
 
 
 @router.get("/review", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def review_list_page(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Reading sessions the caller may review (admins: all; readers: their own)."""
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse("/login?next=/review", status_code=303)
-    return render(request, "review_list.html", user)
+    return page(request, ctx, session, "review_list.html")
 
 
 @router.get("/review/sessions/{session_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def review_session_page(session_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Replay and heatmap of one session (the data API decides who may see it)."""
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse(f"/login?next=/review/sessions/{session_id}", status_code=303)
-    return render(request, "review_session.html", user, session_id=session_id)
+    return page(request, ctx, session, "review_session.html", session_id=session_id)
 
 
 @router.get("/review/cases/{case_id}", response_class=HTMLResponse, dependencies=[page_scope("read")])
 def review_case_page(case_id: Id, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """Heatmap of a case aggregated over the sessions the caller may see."""
-    user = page_user(request, ctx, session)
-    if user is None:
-        return RedirectResponse(f"/login?next=/review/cases/{case_id}", status_code=303)
-    return render(request, "review_case.html", user, case_id=case_id)
+    return page(request, ctx, session, "review_case.html", case_id=case_id)
