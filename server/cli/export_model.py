@@ -14,7 +14,8 @@ from server.cli.app import fail
 from server.cli.gaze_io import export_app
 from server.db import Database
 from server.models import ModelVersion
-from server.registry.artifacts import EXPORT_FILES, sha256_file
+from server.registry.artifacts import EXPORT_FILES
+from server.registry.exports import ArtifactMissing, ChecksumMismatch, verified_artifact
 from server.settings import get_settings
 from server.storage import BlobStore
 
@@ -46,13 +47,12 @@ def export_model(
             if version is None:
                 fail("model not found" if model is not None else "no active model; pass --model")
             assert version is not None
-            source = BlobStore(settings.blob_dir).path(f"{version.artifact_dir}/{EXPORT_FILES[fmt]}")
-            if not source.exists():
-                fail(f"model {version.id} has no {fmt} export (queue an export job to re-create it)")
-            digest = sha256_file(source)
-            recorded = version.checksums.get(EXPORT_FILES[fmt])
-            if recorded is not None and recorded != digest:
-                fail(f"the {fmt} file of model {version.id} fails its checksum", code=1)
+            try:
+                source, digest = verified_artifact(BlobStore(settings.blob_dir), version, EXPORT_FILES[fmt])
+            except ArtifactMissing as exc:
+                fail(str(exc.detail))
+            except ChecksumMismatch as exc:
+                fail(str(exc.detail), code=1)
             target = out or Path(f"mcgip-d{version.dataset_id}-v{version.version}-{fmt}{SUFFIX[fmt]}")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)

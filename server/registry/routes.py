@@ -21,6 +21,7 @@ from server.deps import AdminUser, ContextDep, CurrentUser, PrincipalDep, Sessio
 from server.models import ModelVersion
 from server.registry import embedding, versions
 from server.registry.artifacts import CARD_FILE, EXPORT_FILES, sha256_file
+from server.registry.exports import verified_artifact
 from server.registry.schemas import EmbeddingPublic, ModelPublic, SimilarPublic
 from server.registry.similar import similar_cases
 from server.storage import BlobStore
@@ -132,19 +133,9 @@ def export_model(
 ) -> FileResponse:
     """Stream an export (the ``export`` scope, which only admins hold); sha256 in ``X-Checksum-SHA256``."""
     version = versions.get_version(session, model_id)
-    name = EXPORT_FILES[format]
-    path = BlobStore(ctx.settings.blob_dir).path(f"{version.artifact_dir}/{name}")
-    if not path.exists():
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"model {model_id} has no {format} export; queue an export job to re-create it",
-        )
-    digest = _file_sha256(path)
-    recorded = version.checksums.get(name)
-    if recorded is not None and recorded != digest:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"the {format} file of model {model_id} fails its checksum"
-        )
+    path, digest = verified_artifact(
+        BlobStore(ctx.settings.blob_dir), version, EXPORT_FILES[format], digest_of=_file_sha256
+    )
     audit.record(
         session,
         "model_export",

@@ -11,11 +11,13 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from server.cases.service import PIXELS_FILE
+from server.exceptions import DomainError
 from server.models import Case, CaseEmbedding, ModelVersion, StoredImage
 from server.registry import embedding
-from server.registry.artifacts import ENCODER_FILE, EXPORT_FILES, sha256_file
+from server.registry.artifacts import ENCODER_FILE, EXPORT_FILES
+from server.registry.exports import verified_artifact
 from server.worker.context import JobContext, PermanentError
-from server.worker.handlers.retrain import validated_config
+from server.worker.handlers.retrain import export_missing, validated_config
 from server.worker.snapshot import build_snapshot
 
 EMBED_BATCH = 32
@@ -33,13 +35,10 @@ def _version(ctx: JobContext, model_id: Any) -> ModelVersion:
 
 
 def _verified(ctx: JobContext, version: ModelVersion, name: str) -> Path:
-    path = ctx.blobs.path(f"{version.artifact_dir}/{name}")
-    if not path.exists():
-        raise PermanentError(f"model {version.id}: {name} is missing")
-    recorded = version.checksums.get(name)
-    if recorded is not None and sha256_file(path) != recorded:
-        raise PermanentError(f"model {version.id}: {name} does not match its recorded checksum")
-    return path
+    try:
+        return verified_artifact(ctx.blobs, version, name)[0]
+    except DomainError as exc:
+        raise PermanentError(str(exc.detail)) from None
 
 
 def run_embed(ctx: JobContext) -> dict[str, Any]:
@@ -88,17 +87,14 @@ def run_export(ctx: JobContext) -> dict[str, Any]:
     regenerated = False
     if not target.exists():
         encoder = _verified(ctx, version, ENCODER_FILE)
-        partial = target.with_name(f".partial-{name}")
-        args = ["export", "--checkpoint", str(encoder), "--format", fmt, "--out", str(partial)]
-        code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args)
-        if code != 0 or not partial.exists():
-            raise RuntimeError(f"export to {fmt} failed (exit {code})")
-        partial.replace(target)
+        errors = export_missing(ctx, encoder, target.parent, formats=[fmt])
+        if errors:
+            raise RuntimeError(errors[fmt])  # retried: the trainer may have run out of memory
         regenerated = True
-    digest = sha256_file(target)
-    recorded = version.checksums.get(name)
-    if recorded is not None and digest != recorded:
-        raise PermanentError(f"model {version.id}: {name} does not match its recorded checksum {recorded}")
+    try:
+        digest = verified_artifact(ctx.blobs, version, name)[1]
+    except DomainError as exc:
+        raise PermanentError(str(exc.detail)) from None
     return {"model_version_id": version.id, "format": fmt, "sha256": digest, "regenerated": regenerated}
 
 

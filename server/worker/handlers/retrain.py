@@ -73,15 +73,19 @@ def _prepare(ctx: JobContext, dataset_id: int) -> dict[str, Any]:
     return state
 
 
-def _export_all(ctx: JobContext, encoder: Path, folder: Path) -> dict[str, str]:
-    """Write each missing export next to the encoder; returns {format: error} for those that failed.
+def export_missing(
+    ctx: JobContext, encoder: Path, folder: Path, formats: list[str] | None = None
+) -> dict[str, str]:
+    """Write each missing export (of ``formats``, default all) into ``folder``; returns {format: error}
+    for those that failed.
 
     All formats are exported by one trainer process (torch is imported once), each to a partial
     file that is renamed only once it is complete. A failed export does not fail the job: the trained
     encoder is kept and registered, the version lists only the exports it has, and an ``export`` job
     can re-create a missing one later.
     """
-    missing = {fmt: name for fmt, name in EXPORT_FILES.items() if not (folder / name).exists()}
+    wanted = EXPORT_FILES if formats is None else {fmt: EXPORT_FILES[fmt] for fmt in formats}
+    missing = {fmt: name for fmt, name in wanted.items() if not (folder / name).exists()}
     if not missing:
         return {}
     ctx.report(0.9, phase="export", formats=sorted(missing))
@@ -166,7 +170,7 @@ def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
     ):
         if source.exists():
             shutil.copyfile(source, folder / name)
-    export_errors = _export_all(ctx, folder / ENCODER_FILE, folder)
+    export_errors = export_missing(ctx, folder / ENCODER_FILE, folder)
     metrics_path = folder / METRICS_FILE
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
     sums = checksums(folder)
