@@ -79,11 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from server.db import Database
+    from server.jobs import queue
     from server.models import Base, Dataset, Job, JobState
     from server.pacs.client import connect
     from server.pacs.query import ImportQuery, find_studies, iter_instances
     from server.settings import Settings
-    from server.worker import queue
     from server.worker.runner import Worker
 
     orthanc = start_orthanc()

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from server.cli.app import fail
 from server.db import Database
+from server.jobs.queue import TERMINAL_STATES
 from server.models import Dataset, Job
-from server.worker.queue import TERMINAL_STATES
 
 
 def resolve_datasets(db: Database, name_or_id: str | None) -> list[Dataset]:

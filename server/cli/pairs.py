@@ -10,9 +10,9 @@ import typer
 from server.cli.app import app, fail
 from server.cli.jobs_common import follow, resolve_datasets
 from server.db import Database
+from server.jobs import queue
 from server.models import JobState
 from server.settings import get_settings
-from server.worker import queue
 from server.worker.runner import Worker
 
 pairs_app = typer.Typer(help="Gaze pair graph.", no_args_is_help=True)

@@ -10,10 +10,10 @@ import typer
 from server.cli.app import app, fail
 from server.cli.jobs_common import follow, resolve_datasets
 from server.db import Database
+from server.jobs import queue
+from server.jobs.queue import RetrainAlreadyActive
 from server.models import JobState
 from server.settings import get_settings
-from server.worker import queue
-from server.worker.queue import RetrainAlreadyActive
 from server.worker.runner import Worker
 from trainer.config import ConfigError, TrainConfig
 

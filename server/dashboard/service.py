@@ -30,9 +30,9 @@ from server.dashboard.schemas import (
     SourceSessions,
 )
 from server.datasets.settings import DatasetSettings
+from server.datasets.snapshot import evaluation_labels
 from server.exceptions import NotFound
 from server.models import Case, Dataset, Pair, ReadingSession, SessionStatus, User
-from server.worker.snapshot import evaluation_labels
 
 #: Where gaze sources record their validation (calibration) error in ``source_info``, in screen px:
 #: a top-level key any source may set, and the webcam calibration's validation result.

@@ -20,10 +20,10 @@ from server.datasets import service as datasets
 from server.datasets.settings import RetrainPolicy
 from server.db import Database
 from server.deps import AdminUser, ContextDep, SessionDep
+from server.jobs import queue
+from server.jobs.queue import TERMINAL_STATES, RetrainAlreadyActive, as_utc
 from server.jobs.schemas import NEEDS_DATASET, JobCreate, JobPage, JobPublic, validate_params
 from server.models import Dataset, Job, JobState, ModelVersion
-from server.worker import queue
-from server.worker.queue import TERMINAL_STATES, RetrainAlreadyActive, as_utc
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 

@@ -16,7 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings, RetrainPolicy
+from server.datasets.snapshot import positive_count
 from server.db import Database
+from server.jobs import queue
+from server.jobs.queue import RetrainAlreadyActive, as_utc
 from server.models import (
     Case,
     CaseEmbedding,
@@ -32,9 +35,6 @@ from server.models import (
     utcnow,
 )
 from server.reading.quality import abandon_idle_sessions, minable
-from server.worker import queue
-from server.worker.queue import RetrainAlreadyActive, as_utc
-from server.worker.snapshot import positive_count
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from server.auth.scopes import public_route
 from server.db import Database
+from server.jobs.queue import as_utc
 from server.models import GazeChunk, Job, JobState, ReadingSession, WorkerHeartbeat, utcnow
-from server.worker.queue import as_utc
 
 router = APIRouter(tags=["observability"])
 

@@ -18,6 +18,8 @@ from server.apitypes import Id
 from server.auth.scopes import require_scope
 from server.cases.service import PIXELS_FILE, visible_case
 from server.deps import AdminUser, ContextDep, CurrentUser, PrincipalDep, SessionDep
+from server.jobs import queue
+from server.jobs.queue import as_utc
 from server.models import ModelVersion
 from server.registry import embedding, versions
 from server.registry.artifacts import CARD_FILE, EXPORT_FILES, sha256_file
@@ -25,8 +27,6 @@ from server.registry.exports import verified_artifact
 from server.registry.schemas import EmbeddingPublic, ModelPublic, SimilarPublic
 from server.registry.similar import similar_cases
 from server.storage import BlobStore
-from server.worker import queue
-from server.worker.queue import as_utc
 from trainer.imaging import read_values
 
 router = APIRouter(prefix="/api", tags=["models"])

@@ -6,11 +6,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.datasets.snapshot import consensus_labels
 from server.models import Assignment, Case, CaseEmbedding, DiagnosisLabel, User
 from server.registry import embedding
 from server.registry.schemas import SimilarCase, SimilarPublic
 from server.registry.versions import active_version
-from server.worker.snapshot import consensus_labels
 
 
 def _own_labels(session: Session, reader_id: int, case_ids: list[int]) -> dict[int, str]:

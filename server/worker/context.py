@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from server.db import Database
+from server.jobs import queue
+from server.jobs.queue import Beat, JobRef
 from server.observability.logs import job_context
 from server.settings import Settings
 from server.storage import BlobStore
-from server.worker import queue
 from server.worker.options import WorkerOptions
-from server.worker.queue import Beat, JobRef
 
 logger = logging.getLogger(__name__)
 

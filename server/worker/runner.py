@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import update
 
 from server.db import Database
+from server.jobs import queue, schedule
+from server.jobs.queue import Beat, JobRef
 from server.models import WorkerHeartbeat, utcnow
 from server.observability.logs import configure_log_format, job_context
 from server.settings import Settings
-from server.worker import queue, schedule
 from server.worker.context import JobCancelled, JobContext, JobLost, PermanentError
 from server.worker.handlers import HANDLERS, Handler
 from server.worker.options import WorkerOptions
-from server.worker.queue import Beat, JobRef
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings
+from server.jobs import queue
 from server.models import (
     Case,
     Dataset,
@@ -35,7 +36,6 @@ from server.models import (
 from server.reading.heatmaps import display_pixels_per_degree, session_fixations
 from server.reading.quality import minable
 from server.reading.service import session_samples
-from server.worker import queue
 from server.worker.context import JobContext, PermanentError
 from trainer.gaze import FeatureConfig, MetricConfig, MiningConfig, PairMiner, compute_session_features
 from trainer.gaze import SessionFeatures as GazeFeatures

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from server.cases.service import PIXELS_FILE
+from server.datasets.snapshot import build_snapshot
 from server.exceptions import DomainError
 from server.models import Case, CaseEmbedding, ModelVersion, StoredImage
 from server.registry import embedding
@@ -18,7 +19,6 @@ from server.registry.artifacts import ENCODER_FILE, EXPORT_FILES
 from server.registry.exports import verified_artifact
 from server.worker.context import JobContext, PermanentError
 from server.worker.handlers.retrain import export_missing, validated_config
-from server.worker.snapshot import build_snapshot
 
 EMBED_BATCH = 32
 

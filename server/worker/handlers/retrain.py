@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.datasets.snapshot import build_snapshot
 from server.registry.artifacts import (
     CARD_FILE,
     CARD_MARKDOWN_FILE,
@@ -31,7 +32,6 @@ from server.registry.artifacts import (
 )
 from server.registry.versions import active_version, register_version
 from server.worker.context import JobContext, PermanentError
-from server.worker.snapshot import build_snapshot
 from server.worker.training import ProgressTracker, latest_checkpoint_step, planned_runs, train_command
 from trainer.config import ConfigError, TrainConfig
 

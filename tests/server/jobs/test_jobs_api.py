@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.db import Database
-from server.worker import queue
+from server.jobs import queue
 
 Auth = Callable[[str], dict[str, str]]
 

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.db import Database
+from server.jobs import queue
 from server.models import WorkerHeartbeat
 from server.observability.logs import JsonFormatter, install_record_factory, job_context
-from server.worker import queue
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

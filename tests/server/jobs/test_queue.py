@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, update
 
 from server.db import Database
+from server.jobs import queue
+from server.jobs.queue import Beat, RetrainAlreadyActive
 from server.models import Dataset, Job, JobState, utcnow
 from server.settings import Settings
-from server.worker import queue
-from server.worker.queue import Beat, RetrainAlreadyActive
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from server.db import Database
+from server.jobs import queue, schedule
 from server.models import Dataset, Job, JobState, ModelVersion, ReadingSession, SessionStatus, utcnow
 from server.settings import Settings
 from server.storage import BlobStore
-from server.worker import queue, schedule
 from tests.conftest import Users
 from tests.server.jobs.models_support import make_model_version
 from tests.server.worker.data import TinyDataset, make_dataset

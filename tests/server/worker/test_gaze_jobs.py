@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from server.db import Database
+from server.jobs import schedule
 from server.models import (
     GazeChunk,
     Job,
@@ -21,7 +22,6 @@ from server.models import (
 from server.reading.samples import COLUMN, N_COLUMNS, encode
 from server.settings import Settings
 from server.storage import BlobStore
-from server.worker import schedule
 from server.worker.options import LIGHT_KINDS
 from server.worker.runner import Worker
 from tests.conftest import Users
@@ -139,7 +139,7 @@ def test_incremental_mining_equals_full_recompute(
         assert last.result["pairs_written"] == 3  # type: ignore[index]  # only pairs of the new case
     for key, value in before.items():
         assert incremental[key] == value
-    from server.worker import queue
+    from server.jobs import queue
 
     queue.submit(db, kind="pairs", dataset_id=data.dataset_id, params={"full": True})
     drain(worker)

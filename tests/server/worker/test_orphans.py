@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from server.db import Database
+from server.jobs import queue
 from server.settings import Settings
-from server.worker import queue
 from tests.conftest import Users
 from tests.server.worker.orphans import orphaned_files
 

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from server.db import Database
+from server.jobs import queue
 from server.models import Job, JobState, ModelVersion
 from server.registry.artifacts import EXPORT_FILES, sha256_file
 from server.settings import Settings
 from server.storage import BlobStore
-from server.worker import queue
 from server.worker.options import WorkerOptions
 from server.worker.runner import Worker
 from tests.conftest import Users
