@@ -23,6 +23,15 @@ import torch
 from trainer import distributed
 from trainer.callbacks import Callback, CallbackList, JsonLinesCallback
 from trainer.config import ConfigError, EvalConfig, TrainConfig
+from trainer.contract import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EvaluateRequest,
+    Exported,
+    ExportFailed,
+    TrainRequest,
+)
 from trainer.crossval import cross_validate
 from trainer.data.snapshot import Snapshot, SnapshotError, load_snapshot
 from trainer.diagnosis.card import card_markdown
@@ -221,18 +230,41 @@ def _export_cli(checkpoint: Path, formats: list[str], outs: list[Path]) -> int:
     """
     if len(formats) != len(outs):
         sys.stderr.write(f"error: {len(formats)} --format but {len(outs)} --out; give them in pairs\n")
-        return 2
+        return EXIT_INVALID
     failed = 0
     for fmt, out in zip(formats, outs, strict=True):
         try:
             path = export_model(checkpoint, fmt, out)
         except (RuntimeError, ValueError, OSError) as exc:
             logger.exception("export to %s failed", fmt)
-            sys.stdout.write(json.dumps({"event": "export_failed", "format": fmt, "error": str(exc)}) + "\n")
+            sys.stdout.write(ExportFailed(format=fmt, error=str(exc)).line() + "\n")
             failed += 1
             continue
-        sys.stdout.write(json.dumps({"event": "exported", "format": fmt, "path": str(path)}) + "\n")
-    return 1 if failed else 0
+        sys.stdout.write(Exported(format=fmt, path=str(path)).line() + "\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def train_request(args: argparse.Namespace) -> TrainRequest:
+    """The parsed ``train`` command line as the contract's request."""
+    return TrainRequest(
+        config=args.config,
+        snapshot=args.snapshot,
+        out=args.out,
+        resume=not args.no_resume,
+        previous=args.previous,
+        progress=args.progress,
+    )
+
+
+def evaluate_request(args: argparse.Namespace) -> EvaluateRequest:
+    """The parsed ``evaluate`` command line as the contract's request."""
+    encoders = dict(item.split("=", 1) for item in args.encoder)
+    return EvaluateRequest(
+        snapshot=args.snapshot,
+        encoders={name: Path(path) for name, path in encoders.items()},
+        config=args.config,
+        out=args.out,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -270,36 +302,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             TrainConfig.from_file(args.config)
             return 0
         if args.command == "train":
-            config = TrainConfig.from_file(args.config)
-            sink = JsonLinesCallback(path=args.progress) if args.progress else JsonLinesCallback(sys.stdout)
+            request = train_request(args)
+            config = TrainConfig.from_file(request.config)
+            sink = (
+                JsonLinesCallback(path=request.progress)
+                if request.progress
+                else JsonLinesCallback(sys.stdout)
+            )
             is_main = not distributed.launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
             train(
                 config,
-                args.snapshot,
-                args.out,
+                request.snapshot,
+                request.out,
                 callbacks=sink if is_main else None,
-                resume=not args.no_resume,
-                previous=args.previous,
+                resume=request.resume,
+                previous=request.previous,
             )
             sink.close()
             distributed.cleanup()
-            return 0
+            return EXIT_OK
         if args.command == "evaluate":
-            pairs = dict(item.split("=", 1) for item in args.encoder)
-            cfg = TrainConfig.from_file(args.config) if args.config else None
-            metrics = evaluate(pairs, args.snapshot, cfg)
+            ev = evaluate_request(args)
+            cfg = TrainConfig.from_file(ev.config) if ev.config else None
+            metrics = evaluate({name: str(path) for name, path in ev.encoders.items()}, ev.snapshot, cfg)
             text = json.dumps(metrics, indent=2, sort_keys=True)
-            if args.out:
-                args.out.write_text(text, encoding="utf-8")
+            if ev.out:
+                ev.out.write_text(text, encoding="utf-8")
             else:
                 sys.stdout.write(text + "\n")
-            return 0
+            return EXIT_OK
         if args.command == "export":
             return _export_cli(args.checkpoint, args.format, args.out)
     except (ConfigError, SnapshotError) as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 2
-    return 1
+        return EXIT_INVALID
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

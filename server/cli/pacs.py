@@ -14,10 +14,10 @@ from server.cli.app import fail
 from server.cli.gaze_io import export_app, import_app
 from server.cli.jobs_common import follow, resolve_datasets
 from server.db import Database
+from server.jobs import queue
 from server.models import JobState
 from server.pacs.query import ImportQuery
 from server.settings import Settings, get_settings
-from server.worker import queue
 from server.worker.runner import Worker
 
 

@@ -19,6 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from server.worker.context import JobContext
+from trainer.contract import (
+    CheckpointEvent,
+    DoneEvent,
+    EvaluateEvent,
+    ProgressEvent,
+    RunEnd,
+    RunStart,
+    parse_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,52 +115,43 @@ class ProgressTracker:
         self.history[run] = points
 
     def handle(self, line: str) -> None:
-        """One stdout line of the trainer."""
-        line = line.strip()
-        if not line.startswith("{"):
-            self.ctx.append_output(line)
-            return
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            self.ctx.append_output(line)
-            return
-        kind = event.get("event")
-        run = str(event.get("run", ""))
-        if kind == "progress":
-            step, total = int(event["step"]), int(event["total_steps"])
-            self._record(run, step, float(event["loss"]), float(event["lr"]))
+        """One stdout line of the trainer (events: ``trainer.contract``; anything else goes to the log)."""
+        event = parse_event(line)
+        if event is None:
+            self.ctx.append_output(line.strip())
+        elif isinstance(event, ProgressEvent):
+            run = event.run
+            self._record(run, event.step, event.loss, event.lr)
             self.ctx.report(
-                self._fraction(run, step, total),
+                self._fraction(run, event.step, event.total_steps),
                 phase="train",
                 run=run,
-                step=step,
-                total_steps=total,
-                loss=event.get("loss"),
-                lr=event.get("lr"),
-                epoch=event.get("epoch"),
-                images_per_s=event.get("images_per_s"),
-                positives_per_step=event.get("positives_per_step"),
-                eta_s=event.get("eta_s"),
+                step=event.step,
+                total_steps=event.total_steps,
+                loss=event.loss,
+                lr=event.lr,
+                epoch=event.epoch,
+                images_per_s=event.images_per_s,
+                positives_per_step=event.positives_per_step,
+                eta_s=event.eta_s,
                 history=self.history,
             )
-        elif kind == "run_start":
+        elif isinstance(event, RunStart):
             self.ctx.report(
-                self._fraction(run, 0, 1), phase="train", run=run, total_steps=event.get("total_steps")
+                self._fraction(event.run, 0, 1), phase="train", run=event.run, total_steps=event.total_steps
             )
-            self.ctx.log(f"run {run} started ({event.get('total_steps')} steps)")
-        elif kind == "checkpoint":
-            self.ctx.report(checkpoint={"run": run, "step": event.get("step")})
-        elif kind == "run_end":
-            self.ctx.report(self._fraction(run, 1, 1), phase="train", run=run)
-            self.ctx.log(
-                f"run {run} finished: {json.dumps({k: v for k, v in event.items() if k != 'event'})}"
-            )
-        elif kind == "evaluate":
+            self.ctx.log(f"run {event.run} started ({event.total_steps} steps)")
+        elif isinstance(event, CheckpointEvent):
+            self.ctx.report(checkpoint={"run": event.run, "step": event.step})
+        elif isinstance(event, RunEnd):
+            self.ctx.report(self._fraction(event.run, 1, 1), phase="train", run=event.run)
+            summary = {k: v for k, v in event.model_dump().items() if k != "event"}
+            self.ctx.log(f"run {event.run} finished: {json.dumps(summary)}")
+        elif isinstance(event, EvaluateEvent):
             self.ctx.report(TRAIN_SHARE + 0.03, phase="evaluate")
-            self.ctx.log("evaluating " + ", ".join(map(str, event.get("models", []))))
-        elif kind == "done":
-            self.done_info = event
-            self.ctx.report(0.9, phase="evaluated", metrics=event.get("metrics", {}))
+            self.ctx.log("evaluating " + ", ".join(event.models))
+        elif isinstance(event, DoneEvent):
+            self.done_info = event.model_dump()
+            self.ctx.report(0.9, phase="evaluated", metrics=event.metrics)
         else:
-            self.ctx.append_output(line)
+            self.ctx.append_output(line.strip())

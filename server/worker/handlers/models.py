@@ -19,6 +19,7 @@ from server.registry.artifacts import ENCODER_FILE, EXPORT_FILES
 from server.registry.exports import verified_artifact
 from server.worker.context import JobContext, PermanentError
 from server.worker.handlers.retrain import export_missing, validated_config
+from trainer.contract import EXIT_INVALID, EXIT_OK, EvaluateRequest
 
 EMBED_BATCH = 32
 
@@ -114,14 +115,17 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     config_path = ctx.job_dir / "config.json"
     config_path.write_text(json.dumps(config), encoding="utf-8")
     out = ctx.job_dir / "metrics.json"
-    args = ["evaluate", "--snapshot", str(manifest), "--config", str(config_path), "--out", str(out)]
-    for v in versions:
-        args += ["--encoder", f"v{v.version}={_verified(ctx, v, ENCODER_FILE)}"]
+    request = EvaluateRequest(
+        snapshot=manifest,
+        encoders={f"v{v.version}": _verified(ctx, v, ENCODER_FILE) for v in versions},
+        config=config_path,
+        out=out,
+    )
     ctx.report(0.1, phase="evaluate", snapshot=summary["counts"])
-    code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args)
-    if code == 2:
+    code = ctx.run_process(ctx.options.trainer_command(sys.executable) + request.args())
+    if code == EXIT_INVALID:
         raise PermanentError("the trainer rejected the evaluation (see the log tail)")
-    if code != 0 or not out.exists():
+    if code != EXIT_OK or not out.exists():
         raise RuntimeError(f"evaluation exited with status {code}")
     metrics = json.loads(out.read_text(encoding="utf-8"))
     return {"models": [v.id for v in versions], "snapshot": summary["counts"], "metrics": metrics}

@@ -34,6 +34,15 @@ from server.registry.versions import active_version, register_version
 from server.worker.context import JobContext, PermanentError
 from server.worker.training import ProgressTracker, latest_checkpoint_step, planned_runs, train_command
 from trainer.config import ConfigError, TrainConfig
+from trainer.contract import (
+    EXIT_INVALID,
+    EXIT_OK,
+    Exported,
+    ExportRequest,
+    TrainOutputs,
+    TrainRequest,
+    parse_event,
+)
 
 STATE_FILE = "state.json"
 
@@ -89,22 +98,20 @@ def export_missing(
     if not missing:
         return {}
     ctx.report(0.9, phase="export", formats=sorted(missing))
-    args = ["export", "--checkpoint", str(encoder)]
-    for fmt, name in missing.items():
-        args += ["--format", fmt, "--out", str(folder / f".partial-{name}")]
+    request = ExportRequest(
+        checkpoint=encoder,
+        targets=[(fmt, folder / f".partial-{name}") for fmt, name in missing.items()],
+    )
     exported: set[str] = set()
 
     def on_line(line: str) -> None:
-        # The trainer prints one JSON event per format; a file on disk alone proves nothing (the
-        # ONNX file is written before onnxruntime checks it).
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return
-        if isinstance(event, dict) and event.get("event") == "exported":
-            exported.add(str(event.get("format")))
+        # The trainer prints one event per format; a file on disk alone proves nothing (the ONNX
+        # file is written before onnxruntime checks it).
+        event = parse_event(line)
+        if isinstance(event, Exported):
+            exported.add(event.format)
 
-    code = ctx.run_process(ctx.options.trainer_command(sys.executable) + args, on_line=on_line)
+    code = ctx.run_process(ctx.options.trainer_command(sys.executable) + request.args(), on_line=on_line)
     errors: dict[str, str] = {}
     for fmt, name in missing.items():
         partial = folder / f".partial-{name}"
@@ -136,24 +143,23 @@ def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
     if resumed:
         ctx.report(resumed_from=resumed, attempt=ctx.job.attempts)
         ctx.log(f"attempt {ctx.job.attempts}: resuming from checkpoints {resumed}")
-    args = [
-        "train",
-        "--config",
-        str(config_path),
-        "--snapshot",
-        str(ctx.job_dir / SNAPSHOT_FILE),
-        "--out",
-        str(out),
-    ]
-    if state.get("previous_encoder"):
-        args += ["--previous", state["previous_encoder"]]
+    previous = state.get("previous_encoder")
+    request = TrainRequest(
+        config=config_path,
+        snapshot=ctx.job_dir / SNAPSHOT_FILE,
+        out=out,
+        previous=Path(previous) if previous else None,
+    )
     tracker = ProgressTracker(ctx, runs)
-    code = ctx.run_process(train_command(ctx, args, device=config["train"]["device"]), on_line=tracker.handle)
-    if code == 2:
+    code = ctx.run_process(
+        train_command(ctx, request.args(), device=config["train"]["device"]), on_line=tracker.handle
+    )
+    if code == EXIT_INVALID:
         raise PermanentError("the trainer rejected the config or snapshot (see the log tail)")
-    if code != 0:
+    if code != EXIT_OK:
         raise RuntimeError(f"trainer exited with status {code}")
-    encoder = out / runs[0] / ENCODER_FILE
+    outputs = TrainOutputs(out=out)
+    encoder = outputs.encoder(runs[0])
     if not encoder.exists():
         raise RuntimeError(f"trainer finished without writing {encoder}")
     artifact_rel = artifact_dir_for_job(ctx.job.id)
@@ -162,9 +168,9 @@ def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
     shutil.copyfile(encoder, folder / ENCODER_FILE)
     for name, source in (
         (HEAD_FILE, out / runs[0] / HEAD_FILE),  # before the exports: they include the head
-        (CARD_FILE, out / CARD_FILE),
+        (CARD_FILE, outputs.model_card),
         (CARD_MARKDOWN_FILE, out / CARD_MARKDOWN_FILE),
-        (METRICS_FILE, out / METRICS_FILE),
+        (METRICS_FILE, outputs.metrics),
         (CONFIG_FILE, config_path),
         (SNAPSHOT_FILE, ctx.job_dir / SNAPSHOT_FILE),
     ):
