@@ -11,6 +11,7 @@ from server.cli.app import app, fail
 from server.cli.jobs_common import follow, resolve_datasets
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import FeaturesSpec, JobSpec, PairsSpec
 from server.models import JobState
 from server.settings import get_settings
 from server.worker.runner import Worker
@@ -34,17 +35,17 @@ def recompute(
     try:
         for ds in resolve_datasets(db, dataset):
             while True:  # a features job handles a batch of pending sessions at a time
-                result = _run(db, worker, ds.name, "session-features", ds.id, {})
+                result = _run(db, worker, ds.name, FeaturesSpec(), ds.id)
                 if not result or not result.get("sessions"):
                     break
-            params = {k: v for k, v in {"metric": metric, "full": full}.items() if v}
-            _run(db, worker, ds.name, "pairs", ds.id, params)
+            _run(db, worker, ds.name, PairsSpec(metric=metric or None, full=bool(full)), ds.id)
     finally:
         db.dispose()
 
 
-def _run(db: Database, worker: Worker, name: str, kind: str, dataset_id: int, params: dict[str, Any]) -> Any:
-    job = queue.submit(db, kind=kind, dataset_id=dataset_id, params=params)
+def _run(db: Database, worker: Worker, name: str, spec: JobSpec, dataset_id: int) -> Any:
+    kind = spec.kind
+    job = queue.submit(db, spec, dataset_id=dataset_id)
     worker.run_job(job.id)  # here, unless a running worker took it first
     final = follow(db, job.id)
     if final.state != JobState.succeeded:

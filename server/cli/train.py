@@ -11,6 +11,7 @@ from server.cli.app import app, fail
 from server.cli.jobs_common import follow, resolve_datasets
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import RetrainSpec
 from server.jobs.queue import RetrainAlreadyActive
 from server.models import JobState
 from server.settings import get_settings
@@ -39,7 +40,7 @@ def train(
         if len(datasets) != 1:
             fail(f"{len(datasets)} datasets exist; choose one with --dataset")
         try:
-            job = queue.submit(db, kind="retrain", dataset_id=datasets[0].id, params={"config": validated})
+            job = queue.submit(db, RetrainSpec(config=validated), dataset_id=datasets[0].id)
         except RetrainAlreadyActive as exc:
             fail(f"retrain job {exc.job.id} is already {exc.job.state.value} for this dataset", code=1)
         typer.echo(f"retrain job {job.id} queued for dataset {datasets[0].name!r}", err=True)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.db import Database
+from server.jobs.kinds import JobSpec
 from server.models import Job, JobState, utcnow
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,9 @@ def new_job(
 
 def submit(
     db: Database,
+    spec: JobSpec | None = None,
     *,
-    kind: str,
+    kind: str | None = None,
     dataset_id: int | None = None,
     params: dict[str, Any] | None = None,
     created_by_id: int | None = None,
@@ -108,11 +110,19 @@ def submit(
 ) -> Job:
     """Insert a queued job in its own transaction and return it.
 
+    Args:
+        spec: what to run (a typed spec of ``server.jobs.kinds``); or ``kind`` and already
+            validated ``params``, as the API stores them.
+
     Raises:
         RetrainAlreadyActive: ``kind == "retrain"`` and the dataset already has a queued or running
             retrain. The partial unique index ``uq_jobs_active_retrain`` makes this race-free: of two
             concurrent inserts (from any number of processes) the database rejects the second.
     """
+    if spec is not None:
+        kind, params = spec.kind, spec.params()
+    if kind is None:
+        raise ValueError("submit needs a spec or a kind")
     job = new_job(
         kind=kind,
         dataset_id=dataset_id,

@@ -21,8 +21,9 @@ from server.datasets.settings import RetrainPolicy
 from server.db import Database
 from server.deps import AdminUser, ContextDep, SessionDep
 from server.jobs import queue
+from server.jobs.kinds import NEEDS_DATASET, validate_params
 from server.jobs.queue import TERMINAL_STATES, RetrainAlreadyActive, as_utc
-from server.jobs.schemas import NEEDS_DATASET, JobCreate, JobPage, JobPublic, validate_params
+from server.jobs.schemas import JobCreate, JobPage, JobPublic
 from server.models import Dataset, Job, JobState, ModelVersion
 
 router = APIRouter(prefix="/api", tags=["jobs"])

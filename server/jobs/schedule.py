@@ -19,6 +19,7 @@ from server.datasets.settings import DatasetSettings, RetrainPolicy
 from server.datasets.snapshot import positive_count
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import EmbedSpec, FeaturesSpec, PairsSpec, RetrainSpec
 from server.jobs.queue import RetrainAlreadyActive, as_utc
 from server.models import (
     Case,
@@ -136,12 +137,8 @@ def _schedule_retrains(db: Database, now: datetime) -> None:
                 due.append((dataset.id, policy, reasons))
     for dataset_id, policy, reasons in due:
         try:
-            job = queue.submit(
-                db,
-                kind="retrain",
-                dataset_id=dataset_id,
-                params={"config": policy.config, "trigger": {"schedule": reasons}},
-            )
+            spec = RetrainSpec(config=policy.config, trigger={"schedule": reasons})
+            job = queue.submit(db, spec, dataset_id=dataset_id)
             logger.info("dataset %s: scheduled retrain job %s (%s)", dataset_id, job.id, ", ".join(reasons))
         except RetrainAlreadyActive:
             pass
@@ -171,7 +168,7 @@ def _schedule_embeddings(db: Database) -> list[tuple[int, int]]:
             if embedded < cases and not _has_active(session, "embed", model.dataset_id):
                 wanted.append((model.dataset_id, model.id))
     for dataset_id, model_id in wanted:
-        queue.submit(db, kind="embed", dataset_id=dataset_id, params={"model_id": model_id})
+        queue.submit(db, EmbedSpec(model_id=model_id), dataset_id=dataset_id)
     return wanted
 
 
@@ -192,8 +189,8 @@ def tick(db: Database) -> None:
             and not _has_active(session, "session-features", d)
         }
     for dataset_id in sorted(features):
-        queue.submit(db, kind="session-features", dataset_id=dataset_id)
+        queue.submit(db, FeaturesSpec(), dataset_id=dataset_id)
     for dataset_id in sorted(pairs):
-        queue.submit(db, kind="pairs", dataset_id=dataset_id)
+        queue.submit(db, PairsSpec(), dataset_id=dataset_id)
     _schedule_retrains(db, now)
     _schedule_embeddings(db)

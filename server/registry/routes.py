@@ -19,6 +19,7 @@ from server.auth.scopes import require_scope
 from server.cases.service import PIXELS_FILE, visible_case
 from server.deps import AdminUser, ContextDep, CurrentUser, PrincipalDep, SessionDep
 from server.jobs import queue
+from server.jobs.kinds import EmbedSpec
 from server.jobs.queue import as_utc
 from server.models import ModelVersion
 from server.registry import embedding, versions
@@ -176,9 +177,8 @@ def promote_model(
     session.commit()
     queue.submit(
         ctx.db,
-        kind="embed",
+        EmbedSpec(model_id=version.id),
         dataset_id=version.dataset_id,
-        params={"model_id": version.id},
         created_by_id=admin.id,
     )
     return model_public(version, BlobStore(ctx.settings.blob_dir))

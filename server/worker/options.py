@@ -7,12 +7,7 @@ import shlex
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Job kinds that are quick (seconds) and must not wait behind a training run.
-LIGHT_KINDS = frozenset({"session-features", "pairs"})
-#: Job kinds that run a torch subprocess (minutes to hours).
-HEAVY_KINDS = frozenset({"retrain", "evaluate", "export", "embed"})
-#: Job kinds that wait on another server (a PACS), for minutes: neither blocks nor waits for the others.
-IO_KINDS = frozenset({"pacs-import", "pacs-results"})
+from server.jobs.kinds import HEAVY_KINDS, IO_KINDS, LIGHT_KINDS
 
 
 class WorkerOptions(BaseSettings):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings
 from server.jobs import queue
+from server.jobs.kinds import PairsSpec
 from server.models import (
     Case,
     Dataset,
@@ -109,7 +110,7 @@ def _queue_pairs(ctx: JobContext, dataset_ids: set[int]) -> None:
             session.scalars(select(Job.dataset_id).where(Job.kind == "pairs", Job.state == JobState.queued))
         )
     for dataset_id in sorted(dataset_ids - waiting):
-        queue.submit(ctx.db, kind="pairs", dataset_id=dataset_id, created_by_id=None)
+        queue.submit(ctx.db, PairsSpec(), dataset_id=dataset_id, created_by_id=None)
 
 
 def run_features(ctx: JobContext) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.jobs import schedule
+from server.jobs.kinds import LIGHT_KINDS
 from server.models import (
     GazeChunk,
     Job,
@@ -22,7 +23,6 @@ from server.models import (
 from server.reading.samples import COLUMN, N_COLUMNS, encode
 from server.settings import Settings
 from server.storage import BlobStore
-from server.worker.options import LIGHT_KINDS
 from server.worker.runner import Worker
 from tests.conftest import Users
 from tests.server.worker.data import TinyDataset, make_dataset
