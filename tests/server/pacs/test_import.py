@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from server.cases.service import DICOM_FILE
 from server.db import Database
+from server.jobs import queue
 from server.models import Case, Job, JobState, PacsImport, PacsUidLink, StoredImage
 from server.settings import Settings
-from server.worker import queue
 from server.worker.runner import Worker
 from tests.server.pacs.data import ct_series, dicom_file, make_dataset, pacs_settings, upload
 from tests.support.orthanc import OrthancServer

@@ -9,11 +9,11 @@ import pydicom
 from sqlalchemy import select
 
 from server.db import Database
+from server.jobs import queue
 from server.models import Dataset, DiagnosisLabel, Job, JobState, PacsReport, PacsUidLink
 from server.pacs.client import connect
 from server.settings import Settings
 from server.storage import BlobStore
-from server.worker import queue
 from server.worker.runner import Worker
 from tests.conftest import Users
 from tests.server.jobs.models_support import CLASSES, make_diagnosis_version
