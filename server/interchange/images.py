@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
-from fastapi import HTTPException
 from PIL import Image
 from sqlalchemy.orm import Session
 
 from server.cases.service import create_case
+from server.exceptions import DomainError
 from server.interchange.cases import CaseImage
 from server.models import Dataset
 from server.storage import BlobStore
@@ -87,7 +87,7 @@ class ImageFolder:
                     external_id=external_id,
                     title=external_id,
                 )
-            except HTTPException as exc:
+            except DomainError as exc:
                 failures[external_id] = f"{path}: {exc.detail}"
                 return None
             image = case.image

@@ -25,12 +25,12 @@ from typing import Any
 import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
-from fastapi import HTTPException
 from pydicom.dataset import Dataset as DicomDataset
 from sqlalchemy import select
 
 from server.cases.service import DICOM_FILE, create_case
 from server.db import Database
+from server.exceptions import DomainError
 from server.imaging import ImagingError
 from server.models import Dataset, PacsImport, PacsUidLink
 from server.pacs.client import PacsError, describe, status_of
@@ -229,7 +229,7 @@ class Importer:
                         uploaded_by=None,
                         title=_title(ref),
                     )
-                except (HTTPException, ImagingError) as exc:
+                except (DomainError, ImagingError) as exc:
                     raise _Skip(_skip_reason(exc)) from None
                 assert case.image is not None
                 storage_dir = case.image.storage_dir
