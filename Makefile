@@ -57,12 +57,18 @@ test-tools: install $(VENV)/.test-installed
 
 # The suite starts (and stops) its own throwaway PostgreSQL cluster and Orthanc; MCGIP_TEST_REQUIRE_PG and
 # MCGIP_TEST_REQUIRE_ORTHANC make a missing one an error instead of a skip.
-test: test-tools
+test: test-tools lint
 	MCGIP_TEST_REQUIRE_PG=1 MCGIP_TEST_REQUIRE_ORTHANC=1 $(PY) -m pytest
 
+# Style, types, architecture boundaries (import-linter contracts in pyproject.toml), dead code
+# (vulture, reviewed whitelist in vulture_whitelist.py) and dependencies (deptry); `make test` runs it first.
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check server trainer tests bench migrations
 	$(VENV)/bin/ruff format --check server trainer tests bench migrations
+	$(VENV)/bin/mypy server trainer
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/vulture
+	$(VENV)/bin/deptry .
 
 typecheck: $(VENV)/.test-installed
 	$(VENV)/bin/mypy server trainer

@@ -10,11 +10,7 @@ from numpy.typing import NDArray
 
 #: float64 values (gaze samples, coordinates, features, scores).
 FloatArray = NDArray[np.float64]
-#: float32 values (images and embeddings fed to or read from a model).
-Float32Array = NDArray[np.float32]
 #: int64 indices and counts.
 IntArray = NDArray[np.int64]
 #: booleans (masks, dHash bits).
 BoolArray = NDArray[np.bool_]
-#: 8-bit pixels.
-UInt8Array = NDArray[np.uint8]

@@ -24,8 +24,6 @@ CONTRACT_VERSION: Final = 1
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_INVALID: Final = 2
-#: Formats of ``export`` (``card`` writes the model card).
-EXPORT_FORMATS: Final = ("torchscript", "onnx", "safetensors", "card")
 
 
 class _Request(BaseModel):
@@ -101,9 +99,6 @@ class TrainOutputs(BaseModel):
     def encoder(self, run: str) -> Path:
         """``encoder.pt`` of one run (``mcgip`` or ``baseline``)."""
         return self.out / run / "encoder.pt"
-
-    def checkpoints(self, run: str) -> Path:
-        return self.out / run
 
     @property
     def metrics(self) -> Path:

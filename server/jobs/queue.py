@@ -366,16 +366,6 @@ def request_cancel(session: Session, job: Job) -> Job:
     return job
 
 
-def queue_depth(session: Session) -> dict[tuple[str, str], int]:
-    """Number of jobs per (kind, state) among queued and running jobs."""
-    rows = session.execute(
-        select(Job.kind, Job.state, func.count())
-        .where(Job.state.in_([JobState.queued, JobState.running]))
-        .group_by(Job.kind, Job.state)
-    )
-    return {(kind, JobState(state).value): int(n) for kind, state, n in rows}
-
-
 @dataclass(frozen=True)
 class JobRef:
     """The immutable parts of a claimed job a handler needs."""

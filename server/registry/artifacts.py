@@ -11,11 +11,6 @@ EXPORT_FILES = {
     "torchscript": "encoder.torchscript.pt",
     "safetensors": "encoder.safetensors",
 }
-EXPORT_MEDIA_TYPES = {
-    "onnx": "application/octet-stream",
-    "torchscript": "application/octet-stream",
-    "safetensors": "application/octet-stream",
-}
 ENCODER_FILE = "encoder.pt"
 CARD_FILE = "model_card.json"
 CARD_MARKDOWN_FILE = "model_card.md"

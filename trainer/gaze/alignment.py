@@ -31,13 +31,6 @@ from scipy.sparse.csgraph import dijkstra
 from trainer.arrays import FloatArray, IntArray
 
 
-def cost_matrix(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray) -> FloatArray:
-    """(n, m) saccade-difference lengths, rounded like the reference."""
-    dx = ax[:, None] - bx[None, :]
-    dy = ay[:, None] - by[None, :]
-    return np.sqrt(dx**2 + dy**2)
-
-
 def dijkstra_path(cost: FloatArray) -> IntArray:
     """Reference-equivalent path through ``cost`` (n, m) via scipy's Dijkstra on the grid graph.
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,12 +50,6 @@ class Scanpath:
     def n_saccades(self) -> int:
         """Number of saccade vectors ``s``."""
         return int(self.lenx.shape[0])
-
-    @cached_property
-    def packed(self) -> FloatArray:
-        """(7, s) rows x, y, lenx, leny, theta, rho, dur[:s] (for batched comparison)."""
-        s = self.n_saccades
-        return np.stack((self.x, self.y, self.lenx, self.leny, self.theta, self.rho, self.dur[:s]))
 
 
 def _polar(lenx: FloatArray, leny: FloatArray) -> tuple[FloatArray, FloatArray]:
