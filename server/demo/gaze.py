@@ -15,16 +15,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.interchange import geometry
 from server.models import Case, ReadingSession, SessionStatus, User
-from server.reading.samples import (
-    COLUMN,
-    FLAG_EYE,
-    FLAG_ON_IMAGE,
-    FLAG_VALID,
-    FLAG_VISIBLE,
-    N_COLUMNS,
-    FloatArray,
-)
+from server.reading.samples import COLUMN, FloatArray
 from server.reading.schemas import FindingBox, SessionFinish
 from server.reading.service import finish_session
 from server.reading.store import FrameIn, store_frames
@@ -63,30 +56,18 @@ def protocol_samples(samples: FloatArray, viewport: Viewport) -> FloatArray:
     """
     t, x, y, valid = (samples[:, i] for i in range(4))
     tracked = np.isfinite(x) & np.isfinite(y)
-    on_image = tracked & (valid > 0)
-    flags = FLAG_VISIBLE | FLAG_EYE | np.where(tracked, FLAG_VALID, 0) | np.where(on_image, FLAG_ON_IMAGE, 0)
-    ix = np.where(tracked, x, -1.0)
-    iy = np.where(tracked, y, -1.0)
-    out = np.zeros((samples.shape[0], N_COLUMNS), dtype=np.float64)
-    w, h = float(viewport.width), float(viewport.height)
-    for name, values in (
-        ("t_ms", t),
-        ("screen_x", ix),
-        ("screen_y", iy),
-        ("image_x", ix),
-        ("image_y", iy),
-        ("flags", flags),
-        ("zoom", 1.0),
-        ("wl_center", viewport.window_center),
-        ("wl_width", viewport.window_width),
-        ("img_width", w),
-        ("img_height", h),
-        ("screen_w", w),
-        ("screen_h", h),
-        ("dpr", 1.0),
-    ):
-        out[:, COLUMN[name]] = values
-    return out
+    identity = geometry.Viewport(
+        zoom=1.0,
+        img_left=0.0,
+        img_top=0.0,
+        screen_w=float(viewport.width),
+        screen_h=float(viewport.height),
+        wl_center=viewport.window_center,
+        wl_width=viewport.window_width,
+    )
+    return geometry.build_samples(
+        t, np.stack([x, y], axis=1), tracked, (viewport.width, viewport.height), identity, shown=valid > 0
+    )
 
 
 def split_frames(samples: FloatArray, frame_ms: float = FRAME_MS) -> list[FloatArray]:
