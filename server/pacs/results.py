@@ -23,6 +23,7 @@ from sqlalchemy import select
 from server.cases.service import PIXELS_FILE
 from server.datasets.settings import DatasetSettings
 from server.db import Database
+from server.exceptions import DomainError
 from server.models import Case, Dataset, DiagnosisLabel, PacsReport, PacsUidLink, StoredImage, User
 from server.pacs.client import PacsError, describe
 from server.pacs.report import (
@@ -86,7 +87,7 @@ def _predictions(
     with db.session() as session:
         try:
             model = predict.ready_model(blobs, predict.resolve_version(session, "active", dataset_id))
-        except HTTPException as exc:
+        except (HTTPException, DomainError) as exc:
             raise PredictionsUnavailable(f"predictions enabled but unavailable: {exc.detail}") from None
         images = {
             img.case_id: img
