@@ -45,3 +45,7 @@ def test_flag_reason_in_review_and_admin_override(
         "() => document.querySelector('#quality-reason').textContent.includes('overridden')"
     )
     assert e2e_server.ok("GET", f"/api/sessions/{sid}")["quality_override"] is True
+    # The review list names readers (not ids).
+    admin.goto(f"{e2e_server.base_url}/review")
+    row = admin.wait_for_selector(f"tr[data-session-id='{sid}']")
+    assert "alice" in row.inner_text()

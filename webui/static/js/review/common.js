@@ -7,9 +7,9 @@ export function sessionRow(s, { withCase = true } = {}) {
   return el('tr', { dataset: { sessionId: s.id } },
     el('td', {}, el('a', { href: `/review/sessions/${s.id}` }, s.id)),
     withCase ? el('td', {}, el('a', { href: `/review/cases/${s.case_id}` }, `case ${s.case_id}`)) : null,
-    el('td', {}, s.reader_id),
+    el('td', {}, s.reader_name || `user ${s.reader_id}`),
     el('td', {}, s.source),
-    el('td', {}, s.status),
+    el('td', {}, s.quality_flag && !s.quality_override ? `${s.status} (flagged: ${s.quality_flag})` : s.status),
     el('td', {}, s.sample_count),
     el('td', {}, s.label ? s.label.label : ''),
     withCase ? el('td', {}, new Date(s.started_at).toLocaleString()) : null);
