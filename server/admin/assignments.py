@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.apitypes import DbInt, Id
 from server.cases.service import assign
 from server.models import Assignment, Case, Dataset, Role, User
 
@@ -17,15 +18,15 @@ from server.models import Assignment, Case, Dataset, Role, User
 class BulkAssign(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset_id: int
-    reader_ids: list[int] = Field(min_length=1)
+    dataset_id: Id
+    reader_ids: list[Id] = Field(min_length=1)
     #: "all": every case to every reader; "round_robin": each case to one reader, in turn.
     mode: Literal["all", "round_robin"] = "round_robin"
     #: Only cases on nobody's worklist yet.
     only_unassigned: bool = False
     #: Only cases whose title or external id contains this text (case-insensitive).
     search: str | None = Field(default=None, max_length=128)
-    priority: int = 0
+    priority: DbInt = 0
 
 
 class BulkAssignResult(BaseModel):
