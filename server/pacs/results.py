@@ -17,7 +17,6 @@ from typing import Any
 
 import requests
 from dicomweb_client.api import DICOMwebClient
-from fastapi import HTTPException
 from sqlalchemy import select
 
 from server.cases.service import PIXELS_FILE
@@ -87,7 +86,7 @@ def _predictions(
     with db.session() as session:
         try:
             model = predict.ready_model(blobs, predict.resolve_version(session, "active", dataset_id))
-        except (HTTPException, DomainError) as exc:
+        except DomainError as exc:
             raise PredictionsUnavailable(f"predictions enabled but unavailable: {exc.detail}") from None
         images = {
             img.case_id: img

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import HTTPException, status
 from sqlalchemy.orm import Session
 
 from server.cases.service import PIXELS_FILE, visible_case
+from server.exceptions import Conflict, Invalid, NotFound
 from server.imaging.detect import ImageFormat, detect_format
 from server.imaging.dicom_image import decode_first_frame, read_dataset
 from server.imaging.raster import decode_raster
@@ -51,19 +51,16 @@ class ReadyModel:
 
 
 def resolve_version(session: Session, ref: str, dataset_id: int | None) -> ModelVersion:
-    """``ref`` is a model id or ``active`` (the active version of ``dataset_id``); 404 otherwise."""
+    """``ref`` is a model id or ``active`` (the active version of ``dataset_id``); ``NotFound`` otherwise."""
     if ref == "active":
         if dataset_id is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "the active model depends on the dataset: send case_id(s) or a dataset_id",
-            )
+            raise Invalid("the active model depends on the dataset: send case_id(s) or a dataset_id")
         active = versions.active_version(session, dataset_id)
         if active is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} has no active model")
+            raise NotFound(f"dataset {dataset_id} has no active model")
         return active
     if not ref.isdigit() or len(ref) > 18:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {ref!r} not found (an id or 'active')")
+        raise NotFound(f"model {ref!r} not found (an id or 'active')")
     return versions.get_version(session, int(ref))
 
 
@@ -77,16 +74,13 @@ def no_head_reason(version: ModelVersion) -> str:
 
 
 def ready_model(blobs: BlobStore, version: ModelVersion) -> ReadyModel:
-    """The version's ONNX export with a ``probabilities`` output, or 409 saying why not."""
+    """The version's ONNX export with a ``probabilities`` output, or ``Conflict`` saying why not."""
     head_path = blobs.path(f"{version.artifact_dir}/{HEAD_FILE}")
     if not head_path.exists():
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"model {version.id} has no diagnosis head: {no_head_reason(version)}"
-        )
+        raise Conflict(f"model {version.id} has no diagnosis head: {no_head_reason(version)}")
     onnx_path = blobs.path(f"{version.artifact_dir}/{EXPORT_FILES['onnx']}")
     if not onnx_path.exists() or PROBABILITIES not in embedding.output_names(onnx_path):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise Conflict(
             f"model {version.id} has a diagnosis head but no ONNX export with probabilities; "
             "queue an export job (format onnx) to re-create it",
         )
@@ -101,12 +95,12 @@ def ready_model(blobs: BlobStore, version: ModelVersion) -> ReadyModel:
 
 
 def case_inputs(session: Session, blobs: BlobStore, user: User, case_ids: list[int]) -> list[PredictInput]:
-    """Stored cases the caller may see (readers: their worklist only; others answer 404)."""
+    """Stored cases the caller may see (readers: their worklist only; others are ``NotFound``)."""
     out = []
     for case_id in case_ids:
         case: Case = visible_case(session, user, case_id)
         if case.image is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no stored image")
+            raise NotFound(f"case {case_id} has no stored image")
         out.append(
             PredictInput(
                 case_id=case_id,
