@@ -35,7 +35,7 @@ from server.models import (
     StoredImage,
     utcnow,
 )
-from server.reading.quality import abandon_idle_sessions, minable
+from server.reading.quality import abandon_idle_sessions, minable, mined_unminable
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _datasets_needing_pairs(session: Session) -> set[int]:
             .where(Case.dataset_id == dataset.id, MinedSession.session_id.is_(None), minable())
             .limit(1)
         )
-        if unmined is not None:
+        if unmined is not None or mined_unminable(session, dataset.id, metric):
             out.add(dataset.id)
     return out
 

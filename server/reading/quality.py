@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings, SessionQuality
-from server.models import Case, Dataset, GazeChunk, ReadingSession, SessionStatus
+from server.models import Case, Dataset, GazeChunk, MinedSession, ReadingSession, SessionStatus
 from server.reading.samples import COLUMN, FLAG_VALID, FloatArray
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,23 @@ logger = logging.getLogger(__name__)
 def minable() -> ColumnElement[bool]:
     """Sessions pair mining may use: not flagged by the quality gate, or flagged and overridden."""
     return or_(ReadingSession.quality_flag.is_(None), ReadingSession.quality_override.is_(True))
+
+
+def mined_unminable(session: Session, dataset_id: int, metric: str) -> list[int]:
+    """Sessions of the dataset mined into ``metric``'s pairs that pair mining may no longer use.
+
+    An admin can take back an override (flagging a session again) after its pairs were mined; its
+    pairs must then go. The scheduler queues pair mining for such a dataset and the miner, seeing
+    them, forgets them and rebuilds the dataset's pairs from the minable sessions only.
+    """
+    rows = session.scalars(
+        select(MinedSession.session_id)
+        .join(ReadingSession, ReadingSession.id == MinedSession.session_id)
+        .join(Case, Case.id == ReadingSession.case_id)
+        .where(Case.dataset_id == dataset_id, MinedSession.metric == metric, ~minable())
+        .distinct()
+    )
+    return sorted(rows)
 
 
 def valid_fraction(samples: FloatArray) -> float | None:

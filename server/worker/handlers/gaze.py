@@ -35,7 +35,7 @@ from server.models import (
     utcnow,
 )
 from server.reading.heatmaps import display_pixels_per_degree, session_fixations
-from server.reading.quality import minable
+from server.reading.quality import minable, mined_unminable
 from server.reading.service import session_samples
 from server.worker.context import JobContext, PermanentError
 from trainer.gaze import FeatureConfig, MetricConfig, MiningConfig, PairMiner, compute_session_features
@@ -184,6 +184,17 @@ def run_pairs(ctx: JobContext) -> dict[str, Any]:
     metric = config.metric.metric
     key = json.dumps([repr(config)], sort_keys=True)
     full = bool(ctx.job.params.get("full"))
+    with ctx.db.session() as session:
+        # Sessions mined earlier and flagged since: their contribution to every pair they touched
+        # is mixed into the scores, so only a full rebuild from the minable sessions removes it.
+        withdrawn = mined_unminable(session, dataset_id, metric)
+        if withdrawn:
+            session.execute(
+                delete(MinedSession).where(
+                    MinedSession.metric == metric, MinedSession.session_id.in_(withdrawn)
+                )
+            )
+            full = True
     with _MINERS_LOCK:
         cached = _MINERS.get((ctx.db.url, dataset_id, metric))
         if cached is None or cached.key != key or full:
@@ -215,7 +226,13 @@ def run_pairs(ctx: JobContext) -> dict[str, Any]:
     written = _write_pairs(ctx, dataset_id, metric, graph, affected, [s for s, _ in new])
     stats = graph.stats()
     stats.pop("positives_per_case", None)
-    return {"metric": metric, "new_sessions": len(new), "pairs_written": written, "stats": stats}
+    return {
+        "metric": metric,
+        "new_sessions": len(new),
+        "withdrawn_sessions": withdrawn,
+        "pairs_written": written,
+        "stats": stats,
+    }
 
 
 def _write_pairs(

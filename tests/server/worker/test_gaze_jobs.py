@@ -144,3 +144,48 @@ def test_incremental_mining_equals_full_recompute(
     queue.submit(db, kind="pairs", dataset_id=data.dataset_id, params={"full": True})
     drain(worker)
     assert pairs(db, data.dataset_id) == incremental
+
+
+def test_flagging_a_mined_session_again_removes_its_pairs(
+    db: Database, settings: Settings, data: TinyDataset, users: Users
+) -> None:
+    """An admin who takes an override back after mining: the session's pairs go, as if never mined."""
+    with db.session() as session:
+        session.query(Pair).delete()
+    worker = Worker(settings, db=db)
+    a0, a1, a2, a3 = data.case_ids
+    kept = [
+        add_session(db, c, users.reader.id, seed=i, label_b=bool(i % 2)) for i, c in enumerate((a0, a1, a2))
+    ]
+    schedule.tick(db)
+    drain(worker)
+    without = pairs(db, data.dataset_id)
+    assert len(without) == 3
+    # A flagged session let in by an override: mined, it adds the pairs of case a3.
+    late = add_session(db, a3, users.reader.id, seed=7, label_b=True)
+    with db.session() as session:
+        reading = session.get(ReadingSession, late)
+        assert reading is not None
+        reading.quality_flag, reading.quality_override = "valid gaze 5% < minimum 20%", True
+    schedule.tick(db)
+    drain(worker)
+    assert len(pairs(db, data.dataset_id)) == 6
+    # The override taken back: the scheduler sees a mined session that may no longer be mined.
+    with db.session() as session:
+        reading = session.get(ReadingSession, late)
+        assert reading is not None
+        reading.quality_override = False
+    schedule.tick(db)
+    with db.session() as session:
+        queued = session.scalars(select(Job).where(Job.state == JobState.queued)).all()
+        assert [(j.kind, j.dataset_id) for j in queued] == [("pairs", data.dataset_id)]
+    drain(worker)
+    assert pairs(db, data.dataset_id) == without
+    with db.session() as session:
+        mined = set(session.scalars(select(MinedSession.session_id)))
+        last = session.scalars(select(Job).where(Job.kind == "pairs").order_by(Job.id.desc())).first()
+    assert mined == set(kept)
+    assert last is not None and last.result["withdrawn_sessions"] == [late]  # type: ignore[index]
+    schedule.tick(db)  # settled: nothing more to mine
+    with db.session() as session:
+        assert session.scalars(select(Job).where(Job.state == JobState.queued)).all() == []
