@@ -19,6 +19,7 @@ from server.exceptions import (
     RateLimited,
     TooLarge,
     Unauthenticated,
+    Unavailable,
     Unsupported,
 )
 
@@ -56,6 +57,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Unsupported: 415,
     Invalid: 422,
     RateLimited: 429,
+    Unavailable: 503,
 }
 
 
@@ -68,7 +70,7 @@ def domain_status(exc: DomainError) -> int:
 
 
 def domain_headers(exc: DomainError) -> dict[str, str]:
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         return {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, Unauthenticated):
         return {"WWW-Authenticate": "Bearer"}

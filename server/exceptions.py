@@ -56,6 +56,15 @@ class RateLimited(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class Unavailable(DomainError):
+    """A bounded resource is busy right now; ``retry_after_s`` says when to try again (HTTP 503 with
+    Retry-After)."""
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class TooLarge(DomainError):
     """An upload or image over a configured limit (HTTP 413)."""
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings
-from server.exceptions import Conflict, Invalid, NotFound, TooLarge, Unsupported
-from server.imaging import ImageTooLarge, InvalidImage, UnsupportedImageType, ingest_image
+from server.exceptions import Conflict, Invalid, NotFound
+from server.imaging import ingest_image
 from server.models import Assignment, Case, Dataset, StoredImage, User
 from server.storage import BlobStore
 
@@ -84,14 +84,8 @@ def create_case(
         )
         if clash is not None:
             raise Conflict(f"dataset already has a case with external id {external_id!r}")
-    try:
-        image = ingest_image(data, max_pixels=max_pixels, uid_salt=uid_salt)
-    except UnsupportedImageType as exc:
-        raise Unsupported(str(exc)) from exc
-    except ImageTooLarge as exc:
-        raise TooLarge(str(exc)) from exc
-    except InvalidImage as exc:
-        raise Invalid(str(exc)) from exc
+    # Its errors are domain errors: 415 unsupported type, 413 too many pixels, 422 corrupt.
+    image = ingest_image(data, max_pixels=max_pixels, uid_salt=uid_salt)
 
     check_burned_in_annotation(image.metadata, dataset)
 

@@ -31,7 +31,6 @@ from sqlalchemy import select
 from server.cases.service import DICOM_FILE, create_case
 from server.db import Database
 from server.exceptions import DomainError
-from server.imaging import ImagingError
 from server.models import Dataset, PacsImport, PacsUidLink
 from server.pacs.client import PacsError, describe, status_of
 from server.pacs.query import ImportQuery, InstanceRef, find_studies, iter_instances
@@ -229,7 +228,7 @@ class Importer:
                         uploaded_by=None,
                         title=_title(ref),
                     )
-                except (DomainError, ImagingError) as exc:
+                except DomainError as exc:  # imaging errors are domain errors too
                     raise _Skip(_skip_reason(exc)) from None
                 assert case.image is not None
                 storage_dir = case.image.storage_dir

@@ -2,8 +2,8 @@
 
 ``PredictPool.run`` is awaited by async route handlers. At most ``workers`` jobs run at once (each an
 onnxruntime call, which releases the GIL) and at most ``capacity`` are admitted in total (running or
-queued); beyond that ``PoolFull`` is raised immediately so the API can answer 503 with Retry-After
-instead of building an unbounded backlog.
+queued); beyond that ``PoolFull`` (a domain ``Unavailable``: 503 with Retry-After) is raised
+immediately instead of building an unbounded backlog.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from server.exceptions import Unavailable
+
 T = TypeVar("T")
 
 
-class PoolFull(RuntimeError):
+class PoolFull(Unavailable):
     """Every slot of the pool is taken; ``retry_after_s`` is a hint for the client."""
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__("the prediction queue is full")
-        self.retry_after_s = retry_after_s
+        super().__init__("the prediction queue is full; retry shortly", retry_after_s=retry_after_s)
 
 
 class PredictPool:

@@ -14,10 +14,8 @@ from server import audit
 from server.apitypes import MAX_DB_INT
 from server.auth.scopes import require_scope
 from server.deps import ContextDep, CurrentUser, SessionDep
-from server.imaging.errors import ImagingError
 from server.models import Case
 from server.registry import predict
-from server.registry.pool import PoolFull
 from server.storage import BlobStore
 
 router = APIRouter(prefix="/api", tags=["models"])
@@ -213,18 +211,10 @@ async def predict_route(
         return model, items
 
     model, items = await run_in_threadpool(resolve)
-    try:
-        predictions = await ctx.predict_pool.run(
-            lambda: predict.run_predictions(model, items, settings.max_image_pixels)
-        )
-    except PoolFull as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "the prediction queue is full; retry shortly",
-            headers={"Retry-After": str(exc.retry_after_s)},
-        ) from None
-    except ImagingError as exc:
-        raise HTTPException(exc.status_code, exc.detail) from None
+    # A full pool (503 + Retry-After) and a bad upload (413/415/422) are domain errors.
+    predictions = await ctx.predict_pool.run(
+        lambda: predict.run_predictions(model, items, settings.max_image_pixels)
+    )
     audit.record(
         session,
         "model_predict",

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from fastapi import HTTPException, status
 from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings
+from server.exceptions import Conflict, Invalid, NotFound
 from server.models import Case, Dataset, DiagnosisLabel, ReadingSession, SecondRead, SessionStatus, User
 from trainer.protocol import interval, paired_difference
 
@@ -26,19 +26,22 @@ RESAMPLES = 2000
 
 
 def own_finished_session(session: Session, user: User, session_id: int) -> tuple[ReadingSession, Dataset]:
-    """The caller's own reading session, finished, on a dataset with the second read on (else 404/409)."""
+    """The caller's own finished reading session on a dataset with the second read on.
+
+    Raises:
+        NotFound: not the caller's session. Conflict: second read off, or the session not finished.
+    """
     reading = session.get(ReadingSession, session_id)
     if reading is None or reading.reader_id != user.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {session_id} not found")
+        raise NotFound(f"session {session_id} not found")
     case = session.get(Case, reading.case_id)
     dataset = session.get(Dataset, case.dataset_id) if case is not None else None
     if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {session_id} not found")
+        raise NotFound(f"session {session_id} not found")
     if not DatasetSettings.stored(dataset.settings, dataset_id=dataset.id).second_read:
-        raise HTTPException(status.HTTP_409_CONFLICT, "the AI second read is off for this dataset")
+        raise Conflict("the AI second read is off for this dataset")
     if reading.status != SessionStatus.finished:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise Conflict(
             "submit your diagnosis first: the model's probabilities are shown only after it",
         )
     return reading, dataset
@@ -47,7 +50,7 @@ def own_finished_session(session: Session, user: User, session_id: int) -> tuple
 def reader_label(session: Session, reading: ReadingSession) -> str:
     label = session.scalar(select(DiagnosisLabel.label).where(DiagnosisLabel.session_id == reading.id))
     if label is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "this session has no submitted diagnosis")
+        raise Conflict("this session has no submitted diagnosis")
     return str(label)
 
 
@@ -69,17 +72,14 @@ def public(row: SecondRead) -> dict[str, Any]:
 def decide(row: SecondRead, dataset: Dataset, choice: str, amended: str | None) -> SecondRead:
     """Record the reader's answer (may be changed later; the first shown probabilities stay)."""
     if choice not in CHOICES:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"choice must be one of {list(CHOICES)}")
+        raise Invalid(f"choice must be one of {list(CHOICES)}")
     if choice == "amend":
         if amended not in dataset.label_set:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise Invalid(
                 f"amended_label must be one of the dataset's labels {list(dataset.label_set)}",
             )
     elif amended is not None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "amended_label goes only with choice 'amend'"
-        )
+        raise Invalid("amended_label goes only with choice 'amend'")
     row.choice, row.amended_label, row.decided_at = choice, amended, datetime.now(UTC)
     return row
 

@@ -16,7 +16,6 @@ from server.auth.scopes import require_scope
 from server.deps import AdminUser, ContextDep, CurrentUser, SessionDep
 from server.models import SecondRead
 from server.registry import predict, second_read, versions
-from server.registry.pool import PoolFull
 from server.storage import BlobStore
 
 router = APIRouter(prefix="/api", tags=["second read"])
@@ -61,16 +60,10 @@ async def request_second_read(
     if existing is not None:
         return second_read.public(existing)
     reading, label, model, items = todo
-    try:
-        (pred,) = await ctx.predict_pool.run(
-            lambda: predict.run_predictions(model, items, ctx.settings.max_image_pixels)
-        )
-    except PoolFull as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "the prediction queue is full; retry shortly",
-            headers={"Retry-After": str(exc.retry_after_s)},
-        ) from None
+    # A full pool is a domain error: 503 with Retry-After.
+    (pred,) = await ctx.predict_pool.run(
+        lambda: predict.run_predictions(model, items, ctx.settings.max_image_pixels)
+    )
     row = SecondRead(
         session_id=reading.id,
         case_id=reading.case_id,

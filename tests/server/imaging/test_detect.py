@@ -9,6 +9,7 @@ import pytest
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
+from server.errors import domain_status
 from server.imaging import ImageFormat, UnsupportedImageType, detect_format, ingest_image
 from tests.server.imaging.helpers import (
     SALT,
@@ -73,7 +74,7 @@ def test_dicom_prefix_without_preamble() -> None:
 def test_other_content_is_unsupported(data: bytes) -> None:
     with pytest.raises(UnsupportedImageType) as info:
         detect_format(data)
-    assert info.value.status_code == 415
+    assert domain_status(info.value) == 415
     with pytest.raises(UnsupportedImageType):
         ingest_image(data, max_pixels=10_000, uid_salt=SALT)
 

@@ -9,6 +9,7 @@ import pytest
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
+from server.errors import domain_status
 from server.imaging import (
     ImageFormat,
     ImageTooLarge,
@@ -166,7 +167,7 @@ def test_truncated_file_is_invalid(keep: int) -> None:
     data = bundled_bytes("CT_small.dcm")
     with pytest.raises(InvalidImage) as info:
         ingest(data[:keep])
-    assert info.value.status_code == 422
+    assert domain_status(info.value) == 422
 
 
 def test_dicom_without_pixels_is_invalid() -> None:

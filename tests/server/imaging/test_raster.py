@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
+from server.errors import domain_status
 from server.imaging import (
     ImageFormat,
     ImageTooLarge,
@@ -123,7 +124,7 @@ def test_truncated_files_are_invalid(kind: str, fraction: float) -> None:
     data = png_bytes(source) if kind == "png" else jpeg_bytes(source)
     with pytest.raises(InvalidImage) as info:
         ingest(data[: int(len(data) * fraction)])
-    assert info.value.status_code == 422
+    assert domain_status(info.value) == 422
     message = str(info.value)
     assert kind.upper() in message and ("truncated" in message or "corrupt" in message)
 
@@ -146,7 +147,7 @@ def test_decompression_bomb_is_refused_before_decoding(side: int) -> None:
     """Headers claiming 25 Mpx (over our limit) and 10 Gpx (over Pillow's own limit too)."""
     with pytest.raises(ImageTooLarge) as info:
         ingest(png_header_only(side, side), max_pixels=20_000_000)
-    assert info.value.status_code == 413
+    assert domain_status(info.value) == 413
     assert "pixels" in str(info.value)
     # ImageTooLarge is also an InvalidImage for callers that only know that one.
     assert isinstance(info.value, InvalidImage)
