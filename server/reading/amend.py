@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.models import Case, DiagnosisLabel, ReadingSession, SessionStatus, User
+from server.exceptions import Conflict, Forbidden
+from server.models import DiagnosisLabel, ReadingSession, SessionStatus, User
 from server.models.base import utcnow
 from server.reading.schemas import SessionFinish
-from server.reading.service import visible_session
+from server.reading.service import check_label, visible_session
 
 
 def amend_label(session: Session, user: User, session_id: int, body: SessionFinish) -> ReadingSession:
@@ -17,26 +17,20 @@ def amend_label(session: Session, user: User, session_id: int, body: SessionFini
     (oldest first: label, confidence, finding_box, given_at, replaced_at).
 
     Raises:
-        HTTPException: 404 not visible, 403 not the session's reader, 409 not finished (or no
-            label yet), 422 for a label outside the dataset's label set.
+        NotFound: not visible to ``user``.
+        Forbidden: not the session's reader.
+        Conflict: the session is not finished, or has no label yet.
+        Invalid: a label outside the dataset's label set.
     """
     reading = visible_session(session, user, session_id, lock=True)
     if reading.reader_id != user.id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the session's reader can amend its diagnosis")
+        raise Forbidden("only the session's reader can amend its diagnosis")
     if reading.status != SessionStatus.finished:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"session {session_id} is {reading.status.value}; finish it first"
-        )
+        raise Conflict(f"session {session_id} is {reading.status.value}; finish it first")
     label = session.scalar(select(DiagnosisLabel).where(DiagnosisLabel.session_id == reading.id))
     if label is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"session {session_id} has no diagnosis to amend")
-    case = session.get(Case, reading.case_id)
-    assert case is not None  # sessions are deleted with their case
-    if body.label not in case.dataset.label_set:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"label {body.label!r} is not in the label set {case.dataset.label_set}",
-        )
+        raise Conflict(f"session {session_id} has no diagnosis to amend")
+    check_label(session, reading, body.label)
     history = list(label.history or [])
     # When the version being replaced was given: the first at finishing, later ones at their amendment.
     given_at = history[-1]["replaced_at"] if history else label.created_at.isoformat()

@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.exceptions import NotFound
 from server.models import Case, ReadingSession, SessionStatus, User
 from server.reading.samples import COLUMN, FLAG_ON_IMAGE, FLAG_VALID, FloatArray
 from server.reading.service import session_samples
@@ -103,7 +104,7 @@ def _session_map(
 def _image_shape(session: Session, case_id: int) -> tuple[int, int]:
     case = session.get(Case, case_id)
     if case is None or case.image is None:
-        raise LookupError(f"case {case_id} has no stored image")
+        raise NotFound(f"case {case_id} has no stored image")
     return case.image.height, case.image.width
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, FastAPI, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from server import audit
@@ -20,7 +21,7 @@ from server.apitypes import Id, Offset
 from server.auth.scopes import require_scope
 from server.cases.service import visible_case
 from server.deps import AdminUser, CurrentUser, SessionDep
-from server.models import SessionEvent, SessionStatus
+from server.models import ReadingSession, SessionEvent, SessionStatus, User
 from server.reading import heatmaps, service
 from server.reading import samples as codec
 from server.reading.amend import amend_label
@@ -57,6 +58,27 @@ router.include_router(ws_router)
 HeatmapSize = Annotated[int, Query(ge=4, le=256, description="Heatmap grid side.")]
 
 
+def _audited(
+    session: Session,
+    request: Request,
+    user: User,
+    action: str,
+    reading: ReadingSession,
+    detail: dict[str, Any] | None = None,
+) -> SessionPublic:
+    """Audit ``action`` by ``user`` on ``reading`` (same transaction) and answer with the session."""
+    audit.record(
+        session,
+        action,
+        user_id=user.id,
+        request=request,
+        target_type="session",
+        target_id=reading.id,
+        detail=detail,
+    )
+    return service.publics(session, [reading])[0]
+
+
 @router.post(
     "/api/sessions",
     response_model=SessionPublic,
@@ -68,10 +90,7 @@ def create_session(
 ) -> SessionPublic:
     """Open a reading session on a case of the caller's worklist; the caller becomes its reader."""
     reading = service.create_session(session, user, body)
-    audit.record(
-        session, "session_open", user_id=user.id, request=request, target_type="session", target_id=reading.id
-    )
-    return service.publics(session, [reading])[0]
+    return _audited(session, request, user, "session_open", reading)
 
 
 @router.get("/api/sessions", response_model=list[SessionPublic], dependencies=[require_scope("read")])
@@ -114,15 +133,7 @@ def finish_session(
 ) -> SessionPublic:
     """Close the session with the reader's diagnosis; later gaze frames are refused."""
     reading = service.finish_session(session, user, session_id, body)
-    audit.record(
-        session,
-        "session_finish",
-        user_id=user.id,
-        request=request,
-        target_type="session",
-        target_id=reading.id,
-    )
-    return service.publics(session, [reading])[0]
+    return _audited(session, request, user, "session_finish", reading)
 
 
 @router.put(
@@ -133,15 +144,7 @@ def amend_session_label(
 ) -> SessionPublic:
     """Amend the diagnosis of the caller's finished session; the earlier version is kept in ``history``."""
     reading = amend_label(session, user, session_id, body)
-    audit.record(
-        session,
-        "label_amend",
-        user_id=user.id,
-        request=request,
-        target_type="session",
-        target_id=reading.id,
-    )
-    return service.publics(session, [reading])[0]
+    return _audited(session, request, user, "label_amend", reading)
 
 
 @router.put(
@@ -153,22 +156,8 @@ def override_quality(
     session_id: Id, body: QualityOverride, request: Request, session: SessionDep, admin: AdminUser
 ) -> SessionPublic:
     """Let a session flagged by the quality gate into pair mining (``override: true``) or keep it out."""
-    reading = service.visible_session(session, admin, session_id, lock=True)
-    if reading.quality_flag is None and body.override:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"session {session_id} is not flagged; nothing to override"
-        )
-    reading.quality_override = body.override
-    audit.record(
-        session,
-        "quality_override",
-        user_id=admin.id,
-        request=request,
-        target_type="session",
-        target_id=reading.id,
-        detail={"override": body.override},
-    )
-    return service.publics(session, [reading])[0]
+    reading = service.override_quality(session, admin, session_id, body.override)
+    return _audited(session, request, admin, "quality_override", reading, detail={"override": body.override})
 
 
 @router.get(
@@ -227,10 +216,7 @@ def get_session_heatmap(
     session_id: Id, session: SessionDep, user: CurrentUser, size: HeatmapSize = 64
 ) -> HeatmapPublic:
     reading = service.visible_session(session, user, session_id)
-    try:
-        return _heatmap_public(heatmaps.session_heatmap(session, reading, size), size)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return _heatmap_public(heatmaps.session_heatmap(session, reading, size), size)
 
 
 @router.get(
@@ -241,7 +227,4 @@ def get_case_heatmap(
 ) -> HeatmapPublic:
     """Mean heatmap of the case's sessions the caller may see (readers: their own)."""
     visible_case(session, user, case_id)
-    try:
-        return _heatmap_public(heatmaps.case_heatmap_for(session, user, case_id, size), size)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return _heatmap_public(heatmaps.case_heatmap_for(session, user, case_id, size), size)

@@ -127,12 +127,7 @@ def finish_session(session: Session, user: User, session_id: int, body: SessionF
         Invalid: a label outside the dataset's label set.
     """
     reading = _own_open_session(session, user, session_id)
-    case = session.get(Case, reading.case_id)
-    assert case is not None  # sessions are deleted with their case
-    if body.label not in case.dataset.label_set:
-        raise Invalid(
-            f"label {body.label!r} is not in the label set {case.dataset.label_set}",
-        )
+    check_label(session, reading, body.label)
     session.add(
         DiagnosisLabel(
             session_id=reading.id,
@@ -153,6 +148,28 @@ def finish_session(session: Session, user: User, session_id: int, body: SessionF
         reading.sample_count,
         reading.chunk_count,
     )
+    return reading
+
+
+def check_label(session: Session, reading: ReadingSession, label: str) -> None:
+    """Raise ``Invalid`` unless ``label`` is in the label set of the session's dataset."""
+    case = session.get(Case, reading.case_id)
+    assert case is not None  # sessions are deleted with their case
+    if label not in case.dataset.label_set:
+        raise Invalid(f"label {label!r} is not in the label set {case.dataset.label_set}")
+
+
+def override_quality(session: Session, admin: User, session_id: int, override: bool) -> ReadingSession:
+    """Let a session flagged by the quality gate into pair mining (``override``) or keep it out.
+
+    Raises:
+        NotFound: no such session.
+        Conflict: overriding a session the gate did not flag.
+    """
+    reading = visible_session(session, admin, session_id, lock=True)
+    if reading.quality_flag is None and override:
+        raise Conflict(f"session {session_id} is not flagged; nothing to override")
+    reading.quality_override = override
     return reading
 
 
