@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from server.admin.assignments import BulkAssign, BulkAssignResult, bulk_assign
+from server.cases.assignments import BulkAssign, BulkAssignResult, bulk_assign
 from server.auth.routes import ensure_csrf
 from server.auth.scopes import page_scope, require_scope
 from server.datasets.settings import DatasetSettings
