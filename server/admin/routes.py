@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from server.cases.assignments import BulkAssign, BulkAssignResult, bulk_assign
 from server.auth.routes import ensure_csrf
 from server.auth.scopes import page_scope, require_scope
+from server.cases.assignments import bulk_assign
+from server.cases.schemas import BulkAssign, BulkAssignResult
 from server.datasets.settings import DatasetSettings
 from server.deps import AdminUser, ContextDep, SessionDep
 from server.pages.routes import page_user

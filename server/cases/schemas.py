@@ -133,3 +133,24 @@ class AnnotationPublic(BaseModel):
     y1: float
     source: str
     attributes: dict[str, Any]
+
+
+class BulkAssign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: Id
+    reader_ids: list[Id] = Field(min_length=1)
+    #: "all": every case to every reader; "round_robin": each case to one reader, in turn.
+    mode: Literal["all", "round_robin"] = "round_robin"
+    #: Only cases on nobody's worklist yet.
+    only_unassigned: bool = False
+    #: Only cases whose title or external id contains this text (case-insensitive).
+    search: str | None = Field(default=None, max_length=128)
+    priority: DbInt = 0
+
+
+class BulkAssignResult(BaseModel):
+    cases: int
+    assignments: int
+    #: New assignments per reader id.
+    per_reader: dict[int, int]

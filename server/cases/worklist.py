@@ -6,10 +6,10 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import HTTPException, status
 from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
+from server.exceptions import NotFound
 from server.models import Assignment, Case, DiagnosisLabel, ReadingSession, SessionStatus, User
 
 
@@ -94,13 +94,13 @@ def set_skipped(session: Session, reader: User, case_id: int, skipped: bool) -> 
     """Set a case on the reader's own worklist aside (or bring it back).
 
     Raises:
-        HTTPException: 404 when the case is not on the reader's worklist.
+        NotFound: the case is not on the reader's worklist.
     """
     assignment = session.scalar(
         select(Assignment).where(Assignment.case_id == case_id, Assignment.reader_id == reader.id)
     )
     if assignment is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} is not on your worklist")
+        raise NotFound(f"case {case_id} is not on your worklist")
     assignment.skipped_at = datetime.now(UTC) if skipped else None
     session.flush()
     return assignment

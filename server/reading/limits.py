@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Final
 
-from fastapi import FastAPI
-
 from server.reading.frames import MAX_MESSAGE_BYTES, MAX_SAMPLES_PER_FRAME
 
 #: Close code for a client whose unsent replies exceed the outbox bound (it does not read).
@@ -98,12 +96,6 @@ class SocketLimits:
 DEFAULT_LIMITS: Final = SocketLimits()
 
 
-def limits_for(app: FastAPI) -> SocketLimits:
-    """The app's socket limits (``app.state.gaze_limits`` if set, else the defaults)."""
-    limits = getattr(app.state, "gaze_limits", None)
-    return limits if isinstance(limits, SocketLimits) else DEFAULT_LIMITS
-
-
 class TokenBucket:
     """``rate`` tokens per second, holding at most ``capacity``; starts full.
 
@@ -150,16 +142,3 @@ class Budgets:
     def __init__(self, limits: SocketLimits) -> None:
         self.samples = TokenBucket(limits.samples_per_s, limits.burst_samples)
         self.errors = TokenBucket(limits.errors_per_s, limits.error_burst)
-
-
-def budgets_for(app: FastAPI, user_id: int, limits: SocketLimits) -> Budgets:
-    """The user's budgets in this process (created full on first use; one small object per user)."""
-    registry: dict[tuple[int, SocketLimits], Budgets] | None = getattr(app.state, "gaze_budgets", None)
-    if registry is None:
-        registry = {}
-        app.state.gaze_budgets = registry
-    key = (user_id, limits)
-    budgets = registry.get(key)
-    if budgets is None:
-        budgets = registry[key] = Budgets(limits)
-    return budgets

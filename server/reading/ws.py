@@ -32,8 +32,6 @@ from server.reading.limits import (
     DEFAULT_LIMITS,
     Budgets,
     SocketLimits,
-    budgets_for,
-    limits_for,
 )
 from server.reading.outbox import Outbox, OutboxFull
 from server.reading.store import FrameIn, FrameResult
@@ -106,6 +104,25 @@ def _error(
     if retry_after_ms is not None:
         body["retry_after_ms"] = retry_after_ms
     return json.dumps(body)
+
+
+def limits_for(app: FastAPI) -> SocketLimits:
+    """The app's socket limits (``app.state.gaze_limits`` if set, else the defaults)."""
+    limits = getattr(app.state, "gaze_limits", None)
+    return limits if isinstance(limits, SocketLimits) else DEFAULT_LIMITS
+
+
+def budgets_for(app: FastAPI, user_id: int, limits: SocketLimits) -> Budgets:
+    """The user's budgets in this process (created full on first use; one small object per user)."""
+    registry: dict[tuple[int, SocketLimits], Budgets] | None = getattr(app.state, "gaze_budgets", None)
+    if registry is None:
+        registry = {}
+        app.state.gaze_budgets = registry
+    key = (user_id, limits)
+    budgets = registry.get(key)
+    if budgets is None:
+        budgets = registry[key] = Budgets(limits)
+    return budgets
 
 
 @router.websocket("/ws/gaze")
