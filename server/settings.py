@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     predict_queue: int = Field(default=32, gt=0, le=10_000)
     #: Images per predict request at most (case ids or uploaded files).
     predict_max_batch: int = Field(default=16, gt=0, le=256)
+    #: Preprocessed case inputs kept in memory (MiB; 0 = off), keyed on content hash and spec.
+    predict_cache_mb: int = Field(default=64, ge=0, le=65_536)
+    #: Images per onnxruntime run at most when concurrent predictions of one model are combined
+    #: (1 = every request runs alone).
+    predict_micro_batch: int = Field(default=16, gt=0, le=256)
 
     access_token_ttl_s: int = Field(default=12 * 3600, gt=0)
     session_cookie_ttl_s: int = Field(default=12 * 3600, gt=0)

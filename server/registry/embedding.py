@@ -24,9 +24,12 @@ FloatArray = NDArray[np.float32]
 #: ONNX metadata key holding the ``PreprocessSpec`` as JSON (written by ``trainer.export``).
 SPEC_METADATA_KEY = "mcgip.preprocessing"
 
-_SESSIONS: OrderedDict[str, Any] = OrderedDict()
+_SESSIONS: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 _LOCK = threading.Lock()
 _MAX_SESSIONS = 4
+#: Threads one onnxruntime run may use. Two matches the development/target box (2 cores); the
+#: predict pool's micro-batching keeps concurrent runs of one model to one at a time.
+INTRA_OP_THREADS = 2
 
 
 class _Photometry(Protocol):
@@ -47,18 +50,38 @@ def read_case_pixels(path: Path) -> tuple[FloatArray, float]:
     return read_values(path)
 
 
-def session_for(onnx_path: Path) -> Any:
-    """A cached onnxruntime session for an export (at most a few kept, least recently used dropped)."""
+def session_options() -> Any:
+    """The onnxruntime options of every session in the web process (and of the bench reference).
+
+    Worker threads do not spin-wait between operators: the web process shares its cores with the
+    event loop and the gaze writer, and spinning threads would take the CPU from them.
+    """
     import onnxruntime as ort
 
-    key = str(onnx_path.resolve())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = INTRA_OP_THREADS
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def session_for(onnx_path: Path) -> Any:
+    """A cached onnxruntime session for an export (at most a few kept, least recently used dropped).
+
+    Keyed on the file's path, modification time and size, so a re-created export gets a new session.
+    """
+    import onnxruntime as ort
+
+    resolved = onnx_path.resolve()
+    stat = resolved.stat()
+    key = (str(resolved), stat.st_mtime_ns, stat.st_size)
     with _LOCK:
         if key in _SESSIONS:
             _SESSIONS.move_to_end(key)
             return _SESSIONS[key]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2  # keep the web process responsive
-        session = ort.InferenceSession(key, sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            key[0], sess_options=session_options(), providers=["CPUExecutionProvider"]
+        )
         _SESSIONS[key] = session
         while len(_SESSIONS) > _MAX_SESSIONS:
             _SESSIONS.popitem(last=False)

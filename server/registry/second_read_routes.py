@@ -62,7 +62,13 @@ async def request_second_read(
     reading, label, model, items = todo
     # A full pool is a domain error: 503 with Retry-After.
     (pred,) = await ctx.predict_pool.run(
-        lambda: predict.run_predictions(model, items, ctx.settings.max_image_pixels)
+        lambda: predict.run_predictions(
+            model,
+            items,
+            ctx.settings.max_image_pixels,
+            tensors=ctx.predict_tensors,
+            batcher=ctx.predict_batcher,
+        )
     )
     row = SecondRead(
         session_id=reading.id,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,14 @@ def _axis_weights(in_size: int, out_size: int) -> NDArray[np.float64]:
     return weights
 
 
+@lru_cache(maxsize=64)
+def _resize_matrix(in_size: int, out_size: int) -> FloatArray:
+    """``_axis_weights`` as read-only float32, built once per (in, out) pair (images share sizes)."""
+    weights = _axis_weights(in_size, out_size).astype(np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
 def resize_shorter(unit: FloatArray, size: int) -> FloatArray:
     """Resize (H, W) so the shorter side is ``size`` (step 2); returns (H', W') float32."""
     h, w = unit.shape
@@ -168,8 +177,8 @@ def resize_shorter(unit: FloatArray, size: int) -> FloatArray:
     new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
     if (new_h, new_w) == (h, w):
         return unit.astype(np.float32)
-    wy = _axis_weights(h, new_h).astype(np.float32)
-    wx = _axis_weights(w, new_w).astype(np.float32)
+    wy = _resize_matrix(h, new_h)
+    wx = _resize_matrix(w, new_w)
     # Reduce the longer axis first: the dense products cost H*W*S, then S*H*S.
     out = wy @ (unit @ wx.T) if w >= h else (wy @ unit) @ wx.T
     return np.asarray(out, dtype=np.float32)
