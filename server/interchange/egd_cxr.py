@@ -307,6 +307,11 @@ def _sessions(
     bounds = np.flatnonzero(np.diff(key[order])) + 1
     groups = np.split(order, bounds) if order.size else []
     groups.sort(key=lambda g: int(g[0]))
+    # Raw gaze mapped through the master sheet is built for many sessions at once (a full-size
+    # file has ~1,000 sessions of ~1,400 rows: per-session numpy calls would dominate).
+    batched = sheet is not None and not fixations
+    pending: list[_Pending] = []
+    pending_rows = 0
     for idx in groups:
         session_id = sessions[int(cols.codes["SESSION_ID"][idx[0]])]
         dicom_id = dicoms[int(cols.codes["DICOM_ID"][idx[0]])]
@@ -321,10 +326,86 @@ def _sessions(
         if case is None:
             result.missing_cases.setdefault(dicom_id, f"{cols.path}:{first_line}")
             continue
+        if batched:
+            assert row is not None
+            pending.append(_Pending(idx, case, row, session_id, dicom_id))
+            pending_rows += int(idx.shape[0])
+            if pending_rows >= BATCH_ROWS:
+                yield from _with_events(_sheet_sessions(cols, pending), transcripts)
+                pending, pending_rows = [], 0
+            continue
         record = _session(cols, idx, case, row, fixations, fixation_hz, session_id, dicom_id, result.errors)
         if record is not None:
             record.events = list(transcripts.get(dicom_id, ()))
             yield record
+    if pending:
+        yield from _with_events(_sheet_sessions(cols, pending), transcripts)
+
+
+#: Rows of raw gaze turned into samples together (~14 MB of samples).
+BATCH_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class _Pending:
+    idx: np.ndarray
+    case: CaseImage
+    sheet_row: SheetRow
+    session_id: str
+    dicom_id: str
+
+
+def _with_events(records: list[SessionRecord], transcripts: dict[str, list[EventRecord]]) -> list[SessionRecord]:
+    for record in records:
+        record.events = list(transcripts.get(record.case_ref, ()))
+    return records
+
+
+def _sheet_sessions(cols: Columns, pending: list[_Pending]) -> list[SessionRecord]:
+    """Raw-gaze sessions placed through the master sheet, samples built in one pass.
+
+    Every per-session quantity (margins, factors, window) is repeated over that session's rows,
+    so each value is computed with exactly the operations ``_session`` applies to one session.
+    """
+    idx = np.concatenate([p.idx for p in pending])
+    counts = np.array([p.idx.shape[0] for p in pending], dtype=np.int64)
+    margins = [p.sheet_row.margins for p in pending]
+    zoom_x = [(SCREEN_W - m.left - m.right) / p.case.width for m, p in zip(margins, pending, strict=True)]
+    zoom_y = [(SCREEN_H - m.top - m.bottom) / p.case.height for m, p in zip(margins, pending, strict=True)]
+
+    def per_row(values: list[float]) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=np.float64), counts)
+
+    num = cols.numbers
+    fx, fy, fv = num["FPOGX"][idx], num["FPOGY"][idx], num["FPOGV"][idx]
+    valid = (fv == 1) & np.isfinite(fx) & np.isfinite(fy)
+    ex, ey = fx * SCREEN_W, fy * SCREEN_H
+    left, top = per_row([m.left for m in margins]), per_row([m.top for m in margins])
+    zx, zy = per_row(zoom_x), per_row(zoom_y)
+    xy = np.stack([(ex - left) / zx, (ey - top) / zy], axis=1)
+    width = per_row([float(p.case.width) for p in pending])
+    height = per_row([float(p.case.height) for p in pending])
+    view = Viewport(
+        zx,
+        left,
+        top,
+        SCREEN_W,
+        SCREEN_H,
+        per_row([p.case.window_center for p in pending]),
+        per_row([p.case.window_width for p in pending]),
+        zy,
+    )
+    t_ms = num[next(c for c in TIME_COLUMNS if c in num)][idx] * 1000.0
+    samples = build_samples(t_ms, xy, valid, (width, height), view)
+    lines = cols.lines[idx]
+    records = []
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    for k, p in enumerate(pending):
+        a, b = int(bounds[k]), int(bounds[k + 1])
+        m = margins[k]
+        mapping = {"mapping": "master_sheet", "margins": m.__dict__, "zoom_y": zoom_y[k]}
+        records.append(_record(cols, samples[a:b], lines[a:b], p.session_id, p.dicom_id, mapping, False, 0.0))
+    return records
 
 
 def _session(
@@ -379,11 +460,9 @@ def _session(
         mapping = {"mapping": "X_ORIGINAL/Y_ORIGINAL", "image_scale": [sx, sy]}
     if fixations:
         t_ms, owner = expand_fixations(num["FPOGS"][idx] * 1000.0, num["FPOGD"][idx] * 1000.0, fixation_hz)
-        kind = "fixations"
     else:
         t_ms = cols.numbers[next(c for c in TIME_COLUMNS if c in num)][idx] * 1000.0
         owner = np.arange(idx.shape[0])
-        kind = "samples"
     samples = build_samples(
         t_ms,
         xy[owner],
@@ -396,6 +475,20 @@ def _session(
         # Screen position straight from the tracker (the drawn image's place is unknown).
         samples[:, 1] = np.where(valid[owner], ex[owner], -1.0)
         samples[:, 2] = np.where(valid[owner], ey[owner], -1.0)
+    return _record(cols, samples, lines[owner], session_id, dicom_id, mapping, fixations, fixation_hz)
+
+
+def _record(
+    cols: Columns,
+    samples: np.ndarray,
+    lines: np.ndarray,
+    session_id: str,
+    dicom_id: str,
+    mapping: dict[str, Any],
+    fixations: bool,
+    fixation_hz: float,
+) -> SessionRecord:
+    kind = "fixations" if fixations else "samples"
     info: dict[str, Any] = {"format": SOURCE, "file": cols.path.name, "kind": kind, "session": session_id}
     info |= mapping | {"time": "file clock (s x 1000)"}
     if fixations:
@@ -408,7 +501,7 @@ def _session(
         source_info={"import": info, "device": "Gazepoint GP3"},
         display_info={"screen_w": SCREEN_W, "screen_h": SCREEN_H, "dpr": 1},
         samples=samples,
-        lines=lines[owner],
+        lines=lines,
         path=cols.path,
         key=f"{SOURCE}:{cols.path.name}:{session_id}:{dicom_id}",
     )

@@ -51,7 +51,7 @@ def build_samples(
     t_ms: FloatArray,
     image_xy: FloatArray,
     valid: NDArray[np.bool_],
-    image_size: tuple[int, int],
+    image_size: tuple[float | FloatArray, float | FloatArray],
     view: Viewport,
     *,
     eye_gaze: bool = True,
@@ -63,7 +63,8 @@ def build_samples(
         t_ms: ``(n,)`` session-relative times (ms).
         image_xy: ``(n, 2)`` image pixel coordinates (x = column, y = row); ignored where not valid.
         valid: ``(n,)`` whether the tracker had a gaze point.
-        image_size: ``(width, height)`` of the case image.
+        image_size: ``(width, height)`` of the case image (scalars, or ``(n,)`` when samples of
+            several images are built together).
         view: Display state.
         eye_gaze: Set flag bit 8 (eye gaze, not mouse or replay).
         shown: ``(n,)`` whether the point was inside the part of the image shown on screen

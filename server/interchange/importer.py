@@ -325,7 +325,7 @@ class _Batch:
             for reading, (record, _, reader_id) in zip(readings, self.items, strict=True)
             for seq, start in enumerate(range(0, record.samples.shape[0], CHUNK_SAMPLES))
         ]
-        results = store_frames(session, frames)
+        results = store_frames(session, frames, optimistic=True)
         failed = [r for r in results if not r.inserted]
         if failed:
             # Cannot happen for sessions created above; refuse rather than store a partial session.
