@@ -93,8 +93,9 @@ class _FastBlock:
     line_start: NDArray[np.int64]
     line_end: NDArray[np.int64]
     commas: NDArray[np.int64]
-    lines: list[int]
+    lines: range
     _padded: NDArray[np.uint8] | None = None
+    _front_padded: NDArray[np.uint8] | None = None
 
     def chars(self, j: int) -> NDArray[np.uint8]:
         """Cells of column ``j`` as an ``(n, width)`` byte matrix, zero-padded on the right."""
@@ -112,6 +113,28 @@ class _FastBlock:
             chars = self.padded[np.minimum(start[:, None] + np.arange(width), self.padded.shape[0] - 1)]
         chars *= np.arange(width) < lengths[:, None]
         return chars
+
+    def bounds(self, j: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Start and end offsets of column ``j``'s cells."""
+        start = self.line_start if j == 0 else self.commas[:, j - 1] + 1
+        end = self.line_end if j == self.commas.shape[1] else self.commas[:, j]
+        return start, end
+
+    def right_chars(self, end: NDArray[np.int64], width: int) -> NDArray[np.uint8]:
+        """The ``width`` (<= 64) bytes before each offset of ``end``: cells right-aligned in an
+        ``(n, width)`` byte matrix (bytes left of a shorter cell are not masked)."""
+        # The padded buffer starts _PAD zero bytes early, so end - width never falls before it.
+        windows = np.lib.stride_tricks.as_strided(
+            self.front_padded, shape=(self.buf.shape[0] + _PAD, width), strides=(1, 1), writeable=False
+        )
+        return windows[end + _PAD - width]
+
+    @property
+    def front_padded(self) -> NDArray[np.uint8]:
+        if self._front_padded is None:
+            zeros = np.zeros(_PAD, dtype=np.uint8)
+            self._front_padded = np.concatenate([zeros, self.buf, zeros])
+        return self._front_padded
 
     def column(self, j: int) -> NDArray[np.bytes_]:
         """Cells of column ``j`` as a fixed-width bytes array."""
@@ -158,7 +181,7 @@ def _fast(block: bytes, first_line: int, width: int) -> _FastBlock | None:
     if (line_end <= line_start).any():
         return None  # a blank line: let the csv module skip it
     return _FastBlock(buf, line_start, line_end, grid.astype(np.int64, copy=False),
-                      list(range(first_line, first_line + n)))  # fmt: skip
+                      range(first_line, first_line + n))  # fmt: skip
 
 
 def _slow(text: str, first_line: int, width: int, path: Path, errors: list[RowError]) -> _SlowBlock:
@@ -239,6 +262,7 @@ def _blocks(path: Path, width: int, errors: list[RowError]) -> Iterator[_FastBlo
             fast = None if b'"' in block else _fast(block, line, width)
             if fast is not None:
                 yield fast
+                line += len(fast.lines)
             else:
                 try:
                     text = block.decode("utf-8")
@@ -246,7 +270,7 @@ def _blocks(path: Path, width: int, errors: list[RowError]) -> Iterator[_FastBlo
                     errors.append(RowError(path, line, f"not readable as UTF-8 text: {exc}"))
                     return
                 yield _slow(text, line, width, path, errors)
-            line += block.count(b"\n")
+                line += block.count(b"\n")
             if not chunk:
                 return
 
@@ -279,9 +303,63 @@ def _decimals(chars: NDArray[np.uint8]) -> FloatArray | None:
     return np.where(minus[:, 0], -values, values)
 
 
+def _fixed_decimals(chars: NDArray[np.uint8], lengths: NDArray[np.int64]) -> FloatArray | None:
+    """Plain decimals that all have the same number of digits after the point (or none), as
+    tracker exports write them, parsed with one matrix product.
+
+    ``chars`` holds each cell right-aligned. With the point in the same column for every row,
+    each digit column has a fixed power of ten; the digits times those powers sum to the exact
+    integer m (at most 15 digits, so every partial sum is an exact float64 integer in any order),
+    and m / 10^k is one correctly rounded division: the same values as ``_decimals``. None when any
+    cell is something else (the general parsers decide then).
+    """
+    n, width = chars.shape
+    if n == 0 or lengths.min() < 1 or lengths.max() > width:
+        return None
+    first = width - lengths
+    inside = np.arange(width) >= first[:, None]
+    negative = chars[np.arange(n), first] == _MINUS
+    if negative.any():
+        # A sign only as the first character, and never alone.
+        if (lengths[negative] < 2).any():
+            return None
+        inside[np.flatnonzero(negative), first[negative]] = False
+    dots = np.count_nonzero((chars == _DOT) & inside, axis=0)
+    # The power of ten of each column's digit: 0 for the last column, one more per column leftwards,
+    # not counting the point's column.
+    exponents = np.arange(width - 1, -1, -1)
+    places = 0
+    if dots.any():
+        column = int(np.flatnonzero(dots)[-1])
+        if dots[column] != n or int(dots.sum()) != n:
+            return None  # points in different places, or missing in some rows
+        places = width - 1 - column
+        inside[:, column] = False
+        exponents[:column] -= 1
+        exponents[column] = 0
+    digits = chars - np.uint8(_DIGIT0)
+    digits *= inside
+    if (digits > 9).any():
+        return None
+    n_digits = np.count_nonzero(inside, axis=1)
+    if n_digits.min() < 1 or n_digits.max() > 15:
+        return None
+    mantissa = digits.astype(np.float64) @ _POW10[exponents]
+    values = mantissa / _POW10[places]
+    return np.where(negative, -values, values)
+
+
 def _fast_numbers(block: _FastBlock, j: int, spec: Number) -> FloatArray | None:
     """The column parsed without Python objects, or None when some cell needs a closer look
     (empty, not a number, not finite, below the minimum)."""
+    start, end = block.bounds(j)
+    lengths = end - start
+    width = int(lengths.max(initial=0))
+    values = _fixed_decimals(block.right_chars(end, width), lengths) if 0 < width <= 17 else None
+    if values is not None:
+        if spec.minimum is not None and (values < spec.minimum).any():
+            return None
+        return values
     chars = block.chars(j)
     values = _decimals(chars) if chars.shape[1] <= 17 else None
     if values is None:
@@ -295,7 +373,7 @@ def _fast_numbers(block: _FastBlock, j: int, spec: Number) -> FloatArray | None:
 
 
 def _to_numbers(
-    path: Path, cells: list[str], lines: list[int], spec: Number, errors: list[RowError]
+    path: Path, cells: list[str], lines: Sequence[int], spec: Number, errors: list[RowError]
 ) -> FloatArray:
     try:
         # Fast path: numpy parses the whole column in C.
@@ -349,7 +427,11 @@ def read_columns(
         lines = block.lines
         if not lines:
             continue
-        line_parts.append(np.asarray(lines, dtype=np.int64))
+        line_parts.append(
+            np.arange(lines.start, lines.stop, dtype=np.int64)
+            if isinstance(lines, range)
+            else np.asarray(lines, dtype=np.int64)
+        )
         for spec in numbers:
             j = index[spec.name]
             values = _fast_numbers(block, j, spec) if isinstance(block, _FastBlock) else None
