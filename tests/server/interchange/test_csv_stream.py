@@ -91,3 +91,28 @@ def test_decimal_fast_path_equals_a_correct_parse() -> None:
     for odd in ("1e-3", "1-2", "1.2.3", "-", " 1", "1234567890123456"):
         one = np.frombuffer(odd.encode(), dtype=np.uint8).reshape(1, -1).copy()
         assert csv_stream._decimals(one) is None, odd
+
+
+def test_fixed_decimals_equal_a_correct_parse() -> None:
+    """The matrix-product parser gives exactly float(text), or declines (None)."""
+    rng = np.random.default_rng(3)
+    width = 17
+    for places in range(0, 7):
+        cells = []
+        for _ in range(300):
+            whole = int(rng.integers(0, 10 ** int(rng.integers(1, 8))))
+            text = str(whole) if places == 0 else f"{whole}.{int(rng.integers(0, 10**places)):0{places}d}"
+            cells.append("-" + text if rng.random() < 0.3 else text)
+        chars = rng.integers(0, 256, (len(cells), width)).astype(np.uint8)  # bytes left of a cell
+        for i, text in enumerate(cells):
+            chars[i, width - len(text) :] = np.frombuffer(text.encode(), dtype=np.uint8)
+        lengths = np.array([len(t) for t in cells])
+        values = csv_stream._fixed_decimals(chars, lengths)
+        assert values is not None
+        expected = np.array([float(t) for t in cells])
+        assert np.array_equal(values, expected) and np.array_equal(np.signbit(values), np.signbit(expected))
+    for cells in (["1.5", "1.25"], ["1-2"], ["1.2.3"], ["-"], ["1e5"], ["1234567890123456"], [" 1"]):
+        chars = np.zeros((len(cells), width), dtype=np.uint8)
+        for i, text in enumerate(cells):
+            chars[i, width - len(text) :] = np.frombuffer(text.encode(), dtype=np.uint8)
+        assert csv_stream._fixed_decimals(chars, np.array([len(t) for t in cells])) is None, cells
