@@ -355,7 +355,9 @@ class _Pending:
     dicom_id: str
 
 
-def _with_events(records: list[SessionRecord], transcripts: dict[str, list[EventRecord]]) -> list[SessionRecord]:
+def _with_events(
+    records: list[SessionRecord], transcripts: dict[str, list[EventRecord]]
+) -> list[SessionRecord]:
     for record in records:
         record.events = list(transcripts.get(record.case_ref, ()))
     return records
