@@ -15,7 +15,7 @@ import pytest
 
 from bench.import_gaze import make_database, write_egd
 from server.db import Database
-from server.interchange import csv_stream, importer
+from server.interchange import csv_stream, egd_cxr, importer
 from server.interchange.service import ImportFormat, ImportOptions, import_gaze
 
 pytestmark = pytest.mark.slow
@@ -47,6 +47,7 @@ def test_peak_memory_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # after its first few megabytes.
     monkeypatch.setattr(csv_stream, "CHUNK_BYTES", 1024 * 1024)
     monkeypatch.setattr(importer, "BATCH_SAMPLES", 5_000)
+    monkeypatch.setattr(egd_cxr, "BATCH_ROWS", 5_000)
     small = peak_import_mb(tmp_path / "small", 25_000)
     large = peak_import_mb(tmp_path / "large", 100_000)
     # Per-row cost of the kept columns: the growth from 25,000 to 100,000 rows, per extra row.
