@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings
 from server.exceptions import Conflict, Invalid, NotFound
-from server.imaging import ingest_image
+from server.imaging import IngestedImage, ingest_image
 from server.models import Assignment, Case, Dataset, StoredImage, User
 from server.storage import BlobStore
 
@@ -86,9 +86,37 @@ def create_case(
             raise Conflict(f"dataset already has a case with external id {external_id!r}")
     # Its errors are domain errors: 415 unsupported type, 413 too many pixels, 422 corrupt.
     image = ingest_image(data, max_pixels=max_pixels, uid_salt=uid_salt)
-
     check_burned_in_annotation(image.metadata, dataset)
+    return store_case(
+        session,
+        blobs,
+        dataset=dataset,
+        image=image,
+        uploaded_by=uploaded_by,
+        external_id=external_id,
+        title=title,
+        reference_label=reference_label,
+    )
 
+
+def store_case(
+    session: Session,
+    blobs: BlobStore,
+    *,
+    dataset: Dataset,
+    image: IngestedImage,
+    uploaded_by: User | None,
+    external_id: str | None = None,
+    title: str = "",
+    reference_label: str | None = None,
+    sync: bool = True,
+) -> Case:
+    """Write an ingested image's files and add its case and stored-image rows (flushed, not committed).
+
+    Files are written before the row is flushed and removed again if the flush fails. With
+    ``sync=False`` the files are not fsynced: the caller must make the case's folder durable
+    (:meth:`BlobStore.sync_trees`) before it commits, which lets a batch of cases share the wait.
+    """
     # Content-addressed by the *stored* (de-identified) pixels; never by the raw upload, which may hold PHI.
     digest = hashlib.sha256(image.pixels_png16).hexdigest()
     case = Case(
@@ -102,11 +130,11 @@ def create_case(
     session.flush()
     storage_dir = f"images/{case.id:08d}-{digest[:12]}"
     try:
-        blobs.write(f"{storage_dir}/{DISPLAY_FILE}", image.display_png)
-        blobs.write(f"{storage_dir}/{PIXELS_FILE}", image.pixels_png16)
-        blobs.write(f"{storage_dir}/{THUMBNAIL_FILE}", image.thumbnail_png)
+        blobs.write(f"{storage_dir}/{DISPLAY_FILE}", image.display_png, sync=sync)
+        blobs.write(f"{storage_dir}/{PIXELS_FILE}", image.pixels_png16, sync=sync)
+        blobs.write(f"{storage_dir}/{THUMBNAIL_FILE}", image.thumbnail_png, sync=sync)
         if image.deidentified_dicom is not None:
-            blobs.write(f"{storage_dir}/{DICOM_FILE}", image.deidentified_dicom)
+            blobs.write(f"{storage_dir}/{DICOM_FILE}", image.deidentified_dicom, sync=sync)
         session.add(
             StoredImage(
                 case_id=case.id,

@@ -28,6 +28,8 @@ class DecodedImage:
         modality: DICOM Modality, None for PNG/JPEG.
         metadata: Non-PHI descriptive items (JSON-serialisable).
         deidentified_dicom: De-identified DICOM file bytes (DICOM sources only).
+        deidentified_uids: (StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID) of
+            ``deidentified_dicom`` (DICOM sources only; "" where the file has none).
     """
 
     values: npt.NDArray[np.generic]
@@ -41,6 +43,7 @@ class DecodedImage:
     modality: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     deidentified_dicom: bytes | None = None
+    deidentified_uids: tuple[str, str, str] | None = None
 
 
 # ITU-R BT.601 luma weights: the ones Pillow's RGB -> L conversion uses, so PNG/JPEG and DICOM colour

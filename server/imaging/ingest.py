@@ -49,6 +49,8 @@ class IngestedImage:
         pixels_png16: 16-bit grayscale PNG of ``pixels`` (lossless storage).
         deidentified_dicom: De-identified DICOM file for DICOM sources, else None.
         metadata: Non-PHI description (JSON-serialisable).
+        deidentified_uids: Study, series and SOP instance UIDs of ``deidentified_dicom`` (DICOM
+            sources only), so callers linking them need not parse the file again.
     """
 
     format: ImageFormat
@@ -70,6 +72,7 @@ class IngestedImage:
     pixels_png16: bytes
     deidentified_dicom: bytes | None
     metadata: dict[str, Any]
+    deidentified_uids: tuple[str, str, str] | None = None
 
 
 def _decode(data: bytes, fmt: ImageFormat, *, max_pixels: int, uid_salt: bytes) -> DecodedImage:
@@ -79,12 +82,18 @@ def _decode(data: bytes, fmt: ImageFormat, *, max_pixels: int, uid_salt: bytes) 
     decoded = decode_first_frame(ds, max_pixels=max_pixels)
     fallback = hashlib.sha256(np.ascontiguousarray(decoded.values).tobytes()).digest()
     try:
-        decoded.deidentified_dicom = to_bytes(deidentify(ds, uid_salt, fallback_instance=fallback))
+        clean = deidentify(ds, uid_salt, fallback_instance=fallback)
+        decoded.deidentified_dicom = to_bytes(clean)
     except Exception as exc:
         # The message of a write failure may quote a value; name only the exception type.
         raise InvalidImage(
             f"DICOM file cannot be written back after de-identification ({type(exc).__name__})"
         ) from exc
+    decoded.deidentified_uids = (
+        str(clean.get("StudyInstanceUID", "")),
+        str(clean.get("SeriesInstanceUID", "")),
+        str(clean.SOPInstanceUID),
+    )
     return decoded
 
 
@@ -154,4 +163,5 @@ def ingest_image(data: bytes, *, max_pixels: int, uid_salt: bytes) -> IngestedIm
         pixels_png16=encode_png(stored.pixels),
         deidentified_dicom=decoded.deidentified_dicom,
         metadata=metadata,
+        deidentified_uids=decoded.deidentified_uids,
     )

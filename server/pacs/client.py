@@ -10,6 +10,7 @@ which holds UIDs.
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 import requests
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 # dicomweb-client logs every UID it retrieves at INFO level; UIDs identify studies.
 logging.getLogger("dicomweb_client").setLevel(logging.WARNING)
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
 class PacsError(Exception):
@@ -109,3 +112,34 @@ def status_of(exc: BaseException) -> int | None:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return int(exc.response.status_code)
     return None
+
+
+#: WADO-RS Accept for one instance as it is stored (no transcoding by the server).
+_INSTANCE_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+
+
+def retrieve_instance_bytes(client: DICOMwebClient, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
+    """WADO-RS retrieve one instance as the raw bytes of its ``application/dicom`` part.
+
+    ``DICOMwebClient.retrieve_instance`` parses the part into a data set, which the upload path would
+    have to write back to bytes and parse again; this goes through the same client (its session,
+    credentials, timeout and retry policy) and returns the part as received. The UIDs come from the
+    PACS's own QIDO answers and are checked to be UIDs before they become a URL path.
+
+    Raises:
+        requests.RequestException: the request failed (``HTTPError`` with the status).
+        ValueError: a UID is malformed, or the answer is neither multipart nor a single DICOM object.
+    """
+    for uid in (study_uid, series_uid, sop_uid):
+        if not _UID.match(uid) or len(uid) > 64:
+            raise ValueError("the PACS listed a malformed UID")
+    url = f"{client.base_url}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+    # _http_get and _decode_multipart_message are the client's own request (with its retries and
+    # status check) and multipart decoding, as used by retrieve_instance (dicomweb-client 0.61 pinned).
+    response = client._http_get(url, headers={"Accept": _INSTANCE_ACCEPT})
+    if response.headers.get("Content-Type", "").startswith("application/dicom"):
+        return bytes(response.content)  # a server sending the part without the multipart envelope
+    parts = [part for part in client._decode_multipart_message(response, stream=False) if part]
+    if len(parts) != 1:
+        raise ValueError(f"expected one DICOM object, the PACS answered {len(parts)}")
+    return bytes(parts[0])

@@ -1,12 +1,17 @@
 """Import instances from a PACS into a dataset: QIDO-RS listing, WADO-RS retrieval, de-identified ingest.
 
-Each retrieved instance stays in memory until :func:`server.cases.service.create_case` (the upload
-path) has de-identified it; only de-identified files reach the disk. Every instance is stored in its
-own transaction together with its dedupe row (``pacs_imports``) and its UID link (``pacs_uid_links``),
-so a killed or failed import leaves whole instances only, and the next run skips them.
+Each instance is retrieved as the raw bytes of its ``application/dicom`` part and handed to the upload
+path's in-memory ingest (:func:`server.imaging.ingest_image`: parse once, de-identify, render);
+only de-identified files reach the disk. A few threads retrieve instances ahead and hand each to a
+small pool of ingest processes (:mod:`server.pacs.ingest_pool`) while the job's thread stores the
+ones that are ready: network waits, de-identification and fsyncs overlap, and the prefetch window
+bounds memory.
 
-Retrieval runs a few requests ahead of ingest in a small thread pool, so network and de-identification
-overlap; the prefetch window bounds memory.
+Instances are stored in batches of whatever is ready (at most :data:`MAX_BATCH`): each batch's files
+are written, fsynced together (concurrent fsyncs share journal commits) and only then its cases,
+dedupe rows (``pacs_imports``) and UID links (``pacs_uid_links``) are committed in one transaction.
+Progress counts committed instances only, so a killed or failed import leaves whole instances, and
+the next run skips them.
 """
 
 from __future__ import annotations
@@ -15,32 +20,42 @@ import hashlib
 import hmac
 import io
 import logging
+import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
-from pydicom.dataset import Dataset as DicomDataset
 from sqlalchemy import select
 
-from server.cases.service import DICOM_FILE, create_case
+from server.cases.service import check_burned_in_annotation, store_case
 from server.db import Database
 from server.exceptions import DomainError
+from server.imaging import IngestedImage, ingest_image
 from server.models import Dataset, PacsImport, PacsUidLink
-from server.pacs.client import PacsError, describe, status_of
+from server.pacs.client import PacsError, describe, retrieve_instance_bytes, status_of
+from server.pacs.ingest_pool import ingest_pool
 from server.pacs.query import ImportQuery, InstanceRef, find_studies, iter_instances
 from server.settings import Settings
 from server.storage import BlobStore
 
 logger = logging.getLogger(__name__)
 
-#: Retrievals in flight ahead of the instance being stored.
-PREFETCH = 4
+#: Threads retrieving instances ahead of storage (each waits for its instance's ingest process).
+WORKERS = 4
+#: Processes de-identifying and rendering: pydicom holds the GIL, so threads alone would not overlap it.
+INGEST_PROCESSES = max(1, min(WORKERS, os.cpu_count() or 1))
+#: Instances retrieved or ingested but not yet stored, at most (bounds memory).
+PREFETCH = 2 * WORKERS
+#: Instances committed in one transaction, at most (a batch is what is ready, so often fewer).
+MAX_BATCH = 16
+#: Threads fsyncing a batch's files concurrently.
+SYNC_THREADS = 8
 #: Skipped instances listed one by one in the job result (the count is always complete).
 MAX_REPORTED_SKIPS = 500
 #: Statuses that mean "this one instance is not available", not "the PACS is failing".
@@ -97,43 +112,50 @@ class _Skip(Exception):
     """This instance cannot be imported; the message is the per-instance reason."""
 
 
-def _retrieve(client: DICOMwebClient, ref: InstanceRef) -> DicomDataset:
-    """WADO-RS retrieve one instance in its stored transfer syntax.
+@dataclass(frozen=True)
+class _Skipped:
+    """An instance that cannot be imported, and why (for the job report)."""
+
+    ref: InstanceRef
+    reason: str
+
+
+@dataclass
+class _Ready:
+    """A retrieved, de-identified instance waiting to be stored (memory only)."""
+
+    ref: InstanceRef
+    key: str
+    image: IngestedImage
+
+
+def _retrieve(client: DICOMwebClient, ref: InstanceRef) -> bytes:
+    """WADO-RS retrieve one instance's bytes in its stored transfer syntax.
 
     Raises:
-        _Skip: the instance is gone or its content is not DICOM.
+        _Skip: the instance is gone or the answer holds no object.
         PacsError: the PACS failed (unreachable, refused, server error): the import must stop.
     """
     try:
-        return client.retrieve_instance(
-            ref.study_uid, ref.series_uid, ref.sop_uid, media_types=(("application/dicom", "*"),)
-        )
+        data = retrieve_instance_bytes(client, ref.study_uid, ref.series_uid, ref.sop_uid)
     except requests.RequestException as exc:
         if status_of(exc) in _INSTANCE_GONE:
             raise _Skip(f"the PACS no longer has it (HTTP {status_of(exc)})") from None
         raise PacsError(describe(exc, client.base_url)) from None
-    except pydicom.errors.InvalidDicomError:
-        raise _Skip("the PACS answered content that is not DICOM") from None
-    except (ValueError, EOFError, KeyError, IndexError, TypeError) as exc:
+    except ValueError as exc:  # not a multipart answer
         raise _Skip(f"the PACS answered an unreadable object ({type(exc).__name__})") from None
+    if not data:
+        raise _Skip("the PACS answered no object")
+    return data
 
 
-def _encode(ds: DicomDataset) -> bytes:
-    """The retrieved data set as a DICOM file, in memory (ingest reads files)."""
-    buf = io.BytesIO()
-    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    return buf.getvalue()
-
-
-def _deidentified_uids(blobs: BlobStore, storage_dir: str) -> tuple[str, str, str]:
-    """Study, series and SOP instance UIDs of the stored (de-identified) file."""
-    path = blobs.path(f"{storage_dir}/{DICOM_FILE}")
+def _sop_class(image: IngestedImage) -> str:
+    """SOPClassUID of the stored file, for a listing that did not give it (class UIDs are kept)."""
+    assert image.deidentified_dicom is not None
     ds = pydicom.dcmread(
-        path,
-        stop_before_pixels=True,
-        specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
+        io.BytesIO(image.deidentified_dicom), stop_before_pixels=True, specific_tags=["SOPClassUID"]
     )
-    return str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")), str(ds.SOPInstanceUID)
+    return str(ds.get("SOPClassUID", ""))
 
 
 def _title(ref: InstanceRef) -> str:
@@ -151,7 +173,7 @@ def _skip_reason(exc: Exception) -> str:
 
 
 class Importer:
-    """Runs one import. ``check`` is called between instances (raises to stop: cancel/lost job)."""
+    """Runs one import. ``check`` is called between batches (raises to stop: cancel/lost job)."""
 
     def __init__(
         self,
@@ -175,6 +197,7 @@ class Importer:
         self._local = threading.local()
         self.check = check
         self.progress = progress
+        self._ingest_pool: ProcessPoolExecutor | None = None
 
     def _client(self) -> DICOMwebClient:
         client: DICOMwebClient | None = getattr(self._local, "client", None)
@@ -202,79 +225,135 @@ class Importer:
                 session.scalars(select(PacsImport.sop_key).where(PacsImport.dataset_id == self.dataset_id))
             )
 
-    # ---- storing ------------------------------------------------------------------------------
-    def _store(self, ref: InstanceRef, key: str, ds: DicomDataset) -> int:
-        """Ingest one retrieved instance with its dedupe row and UID link, in one transaction."""
-        try:
-            data = _encode(ds)
-        except Exception as exc:  # an object pydicom read but cannot write back
-            raise _Skip(f"the object cannot be re-encoded as DICOM ({type(exc).__name__})") from None
-        sop_class = ref.sop_class_uid or str(ds.get("SOPClassUID", ""))
-        del ds
-        storage_dir: str | None = None
-        try:
-            with self.db.session() as session:
-                dataset = session.get(Dataset, self.dataset_id)
-                if dataset is None:
-                    raise PacsError(f"dataset {self.dataset_id} no longer exists")
-                try:
-                    case = create_case(
-                        session,
-                        self.blobs,
-                        dataset=dataset,
-                        data=data,
-                        max_pixels=self.settings.max_image_pixels,
-                        uid_salt=self.settings.uid_salt,
-                        uploaded_by=None,
-                        title=_title(ref),
-                    )
-                except DomainError as exc:  # imaging errors are domain errors too
-                    raise _Skip(_skip_reason(exc)) from None
-                assert case.image is not None
-                storage_dir = case.image.storage_dir
-                study, series, sop = _deidentified_uids(self.blobs, storage_dir)
-                session.add(
-                    PacsImport(dataset_id=self.dataset_id, sop_key=key, case_id=case.id, job_id=self.job_id)
-                )
-                session.add(
-                    PacsUidLink(
-                        case_id=case.id,
-                        source_url=self.url,
-                        sop_class_uid=sop_class,
-                        original_study_uid=ref.study_uid,
-                        original_series_uid=ref.series_uid,
-                        original_sop_uid=ref.sop_uid,
-                        deid_study_uid=study,
-                        deid_series_uid=series,
-                        deid_sop_uid=sop,
-                    )
-                )
-                session.flush()
-                case_id = case.id
-        except BaseException:
-            # The transaction rolled back: remove its files (create_case does so only for its own errors).
-            if storage_dir is not None:
-                self.blobs.remove_tree(storage_dir)
-            raise
-        return case_id
+    # ---- retrieving and de-identifying (worker threads) --------------------------------------
+    def _prepare(self, ref: InstanceRef, key: str) -> _Ready | _Skipped:
+        """Retrieve one instance and ingest it in memory (the upload path's decode and de-identification).
 
-    def _retrievals(
+        The ingest runs in a child process; the original bytes travel there through a pipe, never
+        through a file, and only the de-identified forms come back.
+
+        Raises:
+            PacsError: the PACS failed; the import must stop.
+        """
+        assert self._ingest_pool is not None
+        try:
+            data = _retrieve(self._client(), ref)
+        except _Skip as exc:
+            return _Skipped(ref, str(exc))
+        ingest = self._ingest_pool.submit(
+            ingest_image, data, max_pixels=self.settings.max_image_pixels, uid_salt=self.settings.uid_salt
+        )
+        del data  # the original, with PHI, is not kept here
+        try:
+            image = ingest.result()
+        except DomainError as exc:  # imaging errors are domain errors: the reasons an upload is refused with
+            return _Skipped(ref, _skip_reason(exc))
+        return _Ready(ref, key, image)
+
+    def _prepared(
         self, pending: list[tuple[InstanceRef, str]]
-    ) -> Iterator[tuple[InstanceRef, str, Future[Any]]]:
-        """(ref, key, future of the retrieved data set) in order, at most PREFETCH ahead."""
-        with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="wado") as pool:
-            window: deque[tuple[InstanceRef, str, Future[Any]]] = deque()
-            todo: Iterable[tuple[InstanceRef, str]] = iter(pending)
+    ) -> Generator[Future[_Ready | _Skipped], None, None]:
+        """Futures of the prepared instances in listing order, at most PREFETCH ahead of the consumer."""
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pacs-import") as pool:
+            window: deque[Future[_Ready | _Skipped]] = deque()
             try:
-                for ref, key in todo:
-                    window.append((ref, key, pool.submit(lambda r: _retrieve(self._client(), r), ref)))
+                for ref, key in pending:
+                    window.append(pool.submit(self._prepare, ref, key))
                     if len(window) > PREFETCH:
                         yield window.popleft()
                 while window:
                     yield window.popleft()
             finally:
-                for _, _, fut in window:
+                for fut in window:
                     fut.cancel()
+
+    # ---- storing (the job's thread) ------------------------------------------------------------
+    def _store_batch(self, batch: list[_Ready], report: ImportReport, sync_pool: ThreadPoolExecutor) -> None:
+        """Store ready instances: files, then one fsync round, then one commit of all their rows."""
+        storage_dirs: list[str] = []
+        stored: list[int] = []
+        try:
+            with self.db.session() as session:
+                dataset = session.get(Dataset, self.dataset_id)
+                if dataset is None:
+                    raise PacsError(f"dataset {self.dataset_id} no longer exists")
+                for ready in batch:
+                    try:
+                        check_burned_in_annotation(ready.image.metadata, dataset)
+                    except DomainError as exc:
+                        report.skip(ready.ref, _skip_reason(exc))
+                        continue
+                    stored.append(self._store_one(session, dataset, ready, storage_dirs))
+                # Every file of the batch is durable before any row naming it is committed.
+                self.blobs.sync_trees(storage_dirs, pool=sync_pool)
+        except BaseException:
+            # The transaction rolled back: remove its files (store_case does so only for its own errors).
+            for storage_dir in storage_dirs:
+                self.blobs.remove_tree(storage_dir)
+            raise
+        report.imported += len(stored)
+        report.case_ids.extend(stored)
+
+    def _store_one(self, session: Any, dataset: Dataset, ready: _Ready, storage_dirs: list[str]) -> int:
+        """One instance's case, files (not yet fsynced), dedupe row and UID link; returns the case id."""
+        ref, image = ready.ref, ready.image
+        case = store_case(
+            session,
+            self.blobs,
+            dataset=dataset,
+            image=image,
+            uploaded_by=None,
+            title=_title(ref),
+            sync=False,
+        )
+        assert case.image is not None and image.deidentified_uids is not None
+        storage_dirs.append(case.image.storage_dir)
+        study, series, sop = image.deidentified_uids
+        session.add(
+            PacsImport(dataset_id=self.dataset_id, sop_key=ready.key, case_id=case.id, job_id=self.job_id)
+        )
+        session.add(
+            PacsUidLink(
+                case_id=case.id,
+                source_url=self.url,
+                sop_class_uid=ref.sop_class_uid or _sop_class(image),
+                original_study_uid=ref.study_uid,
+                original_series_uid=ref.series_uid,
+                original_sop_uid=ref.sop_uid,
+                deid_study_uid=study,
+                deid_series_uid=series,
+                deid_sop_uid=sop,
+            )
+        )
+        session.flush()
+        return int(case.id)
+
+    def _batches(
+        self, futures: Iterator[Future[_Ready | _Skipped]], report: ImportReport
+    ) -> Iterator[list[_Ready]]:
+        """Batches of prepared instances: the next one (waiting for it) plus those already done after it.
+
+        Skipped instances are recorded on the way (a batch may be empty). A failing PACS raises
+        PacsError, after the instances prepared before the failure were handed on as a batch.
+        """
+        fut = next(futures, None)
+        while fut is not None:
+            batch: list[_Ready] = []
+            while fut is not None:
+                try:
+                    outcome = fut.result()
+                except PacsError:
+                    if batch:
+                        yield batch
+                    raise
+                if isinstance(outcome, _Skipped):
+                    report.skip(outcome.ref, outcome.reason)
+                else:
+                    batch.append(outcome)
+                fut = next(futures, None)
+                if fut is None or len(batch) >= MAX_BATCH or not fut.done():
+                    break
+            yield batch
 
     def run(self, query: ImportQuery) -> ImportReport:
         """List, retrieve and store; raises PacsError when the PACS fails (whole instances stay stored)."""
@@ -291,16 +370,19 @@ class Importer:
                 done_keys.add(key)  # the same instance listed twice is retrieved once
                 pending.append((ref, key))
         self._report_progress(report)
-        for ref, key, future in self._retrievals(pending):
-            self.check()
-            try:
-                case_id = self._store(ref, key, future.result())
-            except _Skip as exc:
-                report.skip(ref, str(exc))
-            else:
-                report.imported += 1
-                report.case_ids.append(case_id)
-            self._report_progress(report)
+        self._ingest_pool = ingest_pool(INGEST_PROCESSES)
+        prepared = self._prepared(pending)
+        try:
+            with ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="pacs-fsync") as sync_pool:
+                for batch in self._batches(prepared, report):
+                    self.check()
+                    if batch:
+                        self._store_batch(batch, report, sync_pool)
+                    self._report_progress(report)
+        finally:
+            prepared.close()  # cancels the retrievals not started yet and waits for the running ones
+            self._ingest_pool.shutdown(cancel_futures=True)
+            self._ingest_pool = None
         logger.info(
             "PACS import into dataset %s: %d imported, %d already there, %d skipped",
             self.dataset_id,
