@@ -212,8 +212,8 @@ def test_killed_import_resumes_where_it_stopped(
         assert (final.result["imported"], final.result["already_imported"]) == (6 - committed, committed)
         links = list(session.scalars(select(PacsUidLink.original_sop_uid)))
     assert count(db, Case) == count(db, PacsImport) == 6 and len(set(links)) == 6
-    # Every case has its files; at most the killed instance's folder is left without a case.
+    # Every case has its files; at most the killed batch's folders (two here) are left without a case.
     image_dirs = {p.name for p in (Path(config.blob_dir) / "images").iterdir()}
     with db.session() as session:
         stored = {Path(d).name for d in session.scalars(select(StoredImage.storage_dir))}
-    assert stored <= image_dirs and len(image_dirs - stored) <= 1
+    assert stored <= image_dirs and len(image_dirs - stored) <= 2
