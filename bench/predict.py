@@ -138,16 +138,23 @@ def _reference(
 ) -> tuple[float, list[float]]:
     """Bare onnxruntime from ``clients`` threads, each request read + decode + preprocess + one run.
 
-    The session has the server's options (``embedding.session_options``), so the ratio measures what
-    the API adds or saves, not a difference in onnxruntime tuning.
+    The session has the server's options (``embedding.session_options``) and its threads, like the
+    client threads, run at the server's prediction priority (``MCGIP_PREDICT_NICE``), so the ratio
+    measures what the API adds or saves, not a difference in tuning or scheduling.
     """
     import onnxruntime as ort
 
     from server.registry.embedding import session_options
+    from server.registry.priority import call_in_lowered_thread, lower_current_thread
+    from server.settings import Settings
     from trainer.imaging import PreprocessSpec, model_input, read_values
 
-    session = ort.InferenceSession(
-        str(onnx_path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+    nice = Settings.model_fields["predict_nice"].default
+    session = call_in_lowered_thread(
+        lambda: ort.InferenceSession(
+            str(onnx_path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+        ),
+        nice,
     )
     meta = session.get_modelmeta().custom_metadata_map
     spec = PreprocessSpec.from_dict(json.loads(meta["mcgip.preprocessing"]))
@@ -159,6 +166,7 @@ def _reference(
     stop = time.perf_counter() + duration
 
     def loop(k: int) -> None:
+        lower_current_thread(nice)
         i = k
         while time.perf_counter() < stop:
             t0 = time.perf_counter()

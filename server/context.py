@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from server.auth.ratelimit import LoginRateLimiter
 from server.auth.tokens import TokenCodec
 from server.db import Database
+from server.registry import embedding
 from server.registry.batcher import MicroBatcher
 from server.registry.pool import PredictPool
 from server.registry.predict_cache import TensorCache
@@ -25,12 +26,13 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
+        embedding.set_session_nice(settings.predict_nice)
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
             tokens=TokenCodec(settings.secret_key, settings.access_token_ttl_s),
             login_limiter=LoginRateLimiter(settings.login_attempts, settings.login_window_s),
-            predict_pool=PredictPool(settings.predict_workers, settings.predict_queue),
+            predict_pool=PredictPool(settings.predict_workers, settings.predict_queue, settings.predict_nice),
             predict_tensors=TensorCache(settings.predict_cache_mb << 20),
             predict_batcher=MicroBatcher(settings.predict_micro_batch),
         )

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from server.registry.priority import call_in_lowered_thread
 from trainer.imaging import PreprocessSpec, model_input, read_values
 
 FloatArray = NDArray[np.float32]
@@ -30,6 +31,14 @@ _MAX_SESSIONS = 4
 #: Threads one onnxruntime run may use. Two matches the development/target box (2 cores); the
 #: predict pool's micro-batching keeps concurrent runs of one model to one at a time.
 INTRA_OP_THREADS = 2
+#: Nice value added to the threads of sessions created from now on (``MCGIP_PREDICT_NICE`` in the
+#: web process, set by ``AppContext``): inference yields the CPU to gaze ingest and the event loop.
+_SESSION_NICE = 0
+
+
+def set_session_nice(nice: int) -> None:
+    global _SESSION_NICE
+    _SESSION_NICE = max(0, min(19, nice))
 
 
 class _Photometry(Protocol):
@@ -79,8 +88,11 @@ def session_for(onnx_path: Path) -> Any:
         if key in _SESSIONS:
             _SESSIONS.move_to_end(key)
             return _SESSIONS[key]
-        session = ort.InferenceSession(
-            key[0], sess_options=session_options(), providers=["CPUExecutionProvider"]
+        session = call_in_lowered_thread(
+            lambda: ort.InferenceSession(
+                key[0], sess_options=session_options(), providers=["CPUExecutionProvider"]
+            ),
+            _SESSION_NICE,
         )
         _SESSIONS[key] = session
         while len(_SESSIONS) > _MAX_SESSIONS:

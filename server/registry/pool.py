@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from server.exceptions import Unavailable
+from server.registry.priority import lower_current_thread
 
 T = TypeVar("T")
 
@@ -29,11 +30,13 @@ class PoolFull(Unavailable):
 class PredictPool:
     """``workers`` threads, ``capacity`` admitted jobs (running + waiting) at most."""
 
-    def __init__(self, workers: int = 2, capacity: int = 32) -> None:
+    def __init__(self, workers: int = 2, capacity: int = 32, nice: int = 0) -> None:
         if workers < 1 or capacity < workers:
             raise ValueError(f"need workers >= 1 and capacity >= workers (got {workers}, {capacity})")
         self.workers = workers
         self.capacity = capacity
+        #: Added to each worker thread's nice value (Linux): ingest and the event loop come first.
+        self.nice = nice
         self._executor: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(capacity)
         self._lock = threading.Lock()
@@ -47,7 +50,12 @@ class PredictPool:
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="predict")
+                self._executor = ThreadPoolExecutor(
+                    self.workers,
+                    thread_name_prefix="predict",
+                    initializer=lower_current_thread,
+                    initargs=(self.nice,),
+                )
             return self._executor
 
     async def run(self, fn: Callable[[], T]) -> T:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +16,9 @@ from scipy.special import softmax
 
 from server.db import Database
 from server.registry.batcher import MicroBatcher
+from server.registry.pool import PredictPool
 from server.registry.predict_cache import TensorCache, TensorKey
+from server.registry.priority import call_in_lowered_thread
 from server.settings import Settings
 from server.storage import BlobStore
 from tests.conftest import Users
@@ -161,3 +165,26 @@ def test_cache_serves_repeats_and_follows_the_active_model_and_a_recreated_expor
     recreated = active()
     assert recreated["model_version"] == v2
     assert np.abs(probs(recreated) - expected(values, 2)).max() <= 1e-5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux")
+def test_prediction_threads_and_the_threads_they_start_run_at_lower_priority() -> None:
+    def own_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = own_nice()
+    pool = PredictPool(workers=1, capacity=1, nice=5)
+    try:
+        assert asyncio.run(pool.run(own_nice)) == min(19, base + 5)
+    finally:
+        pool.shutdown()
+
+    def spawn_and_report() -> int:  # as onnxruntime's session constructor starts its workers
+        seen: list[int] = []
+        child = threading.Thread(target=lambda: seen.append(own_nice()))
+        child.start()
+        child.join()
+        return seen[0]
+
+    assert call_in_lowered_thread(spawn_and_report, 3) == min(19, base + 3)
+    assert own_nice() == base  # the caller keeps its priority
