@@ -117,6 +117,10 @@ class OptimConfig(_Section):
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
 
 
+#: Progress lines a run writes at least (when it has that many steps).
+MIN_CURVE_POINTS = 20
+
+
 class LoopConfig(_Section):
     """Training loop budget, devices and checkpoints."""
 
@@ -129,8 +133,19 @@ class LoopConfig(_Section):
     channels_last: bool = Field(True, description="CUDA only")
     checkpoint_every: int = Field(500, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
+    log_every: int = Field(
+        10, ge=1, description="at most this many steps between progress lines (short runs: see log_interval)"
+    )
     deterministic: bool = True
+
+    @property
+    def log_interval(self) -> int:
+        """Steps between progress lines: ``log_every``, but often enough for ``MIN_CURVE_POINTS`` points.
+
+        A run shorter than ``log_every`` would otherwise report once, at its end: no live progress,
+        no estimate of the time left, and a loss curve of a single point.
+        """
+        return max(1, min(self.log_every, self.steps // MIN_CURVE_POINTS))
 
 
 class EvalConfig(_Section):

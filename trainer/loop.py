@@ -248,7 +248,7 @@ class TrainingLoop:
                 micro, step_loss, step_pos = 0, 0.0, 0.0
                 self.state.elapsed_s = run_start_elapsed + time.perf_counter() - t0
                 done = self.state.step >= self.cfg.steps
-                if self.state.step % self.cfg.log_every == 0 or done:
+                if self.state.step % self.cfg.log_interval == 0 or done:
                     self._report(window, images, time.perf_counter() - window_start)
                     window, window_start, images = [], time.perf_counter(), 0
                 if self.state.step % self.cfg.checkpoint_every == 0 or done:

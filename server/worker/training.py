@@ -4,6 +4,12 @@ The trainer prints one JSON object per line (docs/trainer.md): ``run_start``, ``
 ``train.log_every`` steps), ``checkpoint``, ``run_end``, ``evaluate`` and ``done``. ``ProgressTracker``
 maps them to an overall fraction (training runs share 85 %, evaluation and export the rest) and keeps
 a bounded loss/lr history per run for the dashboard's curves.
+
+The trainer's ``eta_s`` covers only the run it is in; the job still has the runs after it. The
+tracker times the steps itself (wall clock between lines, so a resumed run and the trainer's own
+warm-up are both counted) and reports ``eta_s`` for all training left, ``None`` once training is
+over (evaluation has no step count to extrapolate from). A run's first progress line starts its
+clock, so the estimate appears from its second line on.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +100,13 @@ def train_command(ctx: JobContext, args: list[str], *, device: str) -> list[str]
 class ProgressTracker:
     """Parses trainer output lines and reports progress through a ``JobContext``."""
 
-    def __init__(self, ctx: JobContext, runs: list[str]) -> None:
+    def __init__(self, ctx: JobContext, runs: list[str], clock: Callable[[], float] = time.monotonic) -> None:
         self.ctx = ctx
         self.runs = runs
         self.done_info: dict[str, Any] | None = None
+        self._clock = clock
+        # (time, step) of the current run's first progress line: its mean seconds per step since.
+        self._run_origin: tuple[float, int] | None = None
         info = ctx.info()
         raw_history = info.get("history") or {}
         self.history: dict[str, list[list[float]]] = {
@@ -113,6 +124,34 @@ class ProgressTracker:
         if len(points) > HISTORY_POINTS:
             points = points[:-1:2] + [points[-1]]  # thin evenly, keep the newest point
         self.history[run] = points
+
+    def _eta(self, run: str, step: int, total: int) -> float | None:
+        """Seconds of training left in the job: this run's steps and every later run's (same budget)."""
+        if self._run_origin is None:
+            self._run_origin = (self._clock(), step)
+            return None
+        started, first = self._run_origin
+        if step <= first:
+            return None
+        per_step = (self._clock() - started) / (step - first)
+        later = len(self.runs) - 1 - self.runs.index(run) if run in self.runs else 0
+        return per_step * (max(0, total - step) + later * total)
+
+    def _record_evaluation(self, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+        """Evaluation points of the finished runs: ``{"metric", "run", "step", "value"}``.
+
+        ``metrics`` is the done event's side-by-side table (metric -> run -> value); each run's point
+        sits at its last step so the dashboard can draw it beside that run's curves.
+        """
+        points = []
+        for name, row in sorted(metrics.items()):
+            if not isinstance(row, dict):
+                continue
+            for run, value in sorted(row.items()):
+                if isinstance(value, int | float) and run in self.history and self.history[run]:
+                    step = self.history[run][-1][0]
+                    points.append({"metric": name, "run": run, "step": step, "value": float(value)})
+        return points
 
     def handle(self, line: str) -> None:
         """One stdout line of the trainer (events: ``trainer.contract``; anything else goes to the log)."""
@@ -133,12 +172,18 @@ class ProgressTracker:
                 epoch=event.epoch,
                 images_per_s=event.images_per_s,
                 positives_per_step=event.positives_per_step,
-                eta_s=event.eta_s,
+                eta_s=self._eta(run, event.step, event.total_steps),
                 history=self.history,
             )
         elif isinstance(event, RunStart):
+            # The run's clock starts at its first progress line: a resumed run starts mid-way.
+            self._run_origin = None
             self.ctx.report(
-                self._fraction(event.run, 0, 1), phase="train", run=event.run, total_steps=event.total_steps
+                self._fraction(event.run, 0, 1),
+                phase="train",
+                run=event.run,
+                total_steps=event.total_steps,
+                eta_s=None,
             )
             self.ctx.log(f"run {event.run} started ({event.total_steps} steps)")
         elif isinstance(event, CheckpointEvent):
@@ -148,10 +193,16 @@ class ProgressTracker:
             summary = {k: v for k, v in event.model_dump().items() if k != "event"}
             self.ctx.log(f"run {event.run} finished: {json.dumps(summary)}")
         elif isinstance(event, EvaluateEvent):
-            self.ctx.report(TRAIN_SHARE + 0.03, phase="evaluate")
+            self.ctx.report(TRAIN_SHARE + 0.03, phase="evaluate", eta_s=None)
             self.ctx.log("evaluating " + ", ".join(event.models))
         elif isinstance(event, DoneEvent):
             self.done_info = event.model_dump()
-            self.ctx.report(0.9, phase="evaluated", metrics=event.metrics)
+            self.ctx.report(
+                0.9,
+                phase="evaluated",
+                metrics=event.metrics,
+                evaluations=self._record_evaluation(event.metrics),
+                eta_s=None,
+            )
         else:
             self.ctx.append_output(line.strip())

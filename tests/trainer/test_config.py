@@ -64,3 +64,11 @@ def test_shipped_configs_validate() -> None:
     assert files, "trainer/configs/*.json missing"
     for path in files:
         TrainConfig.from_file(path)
+
+
+def test_short_runs_log_often_enough_for_a_curve() -> None:
+    from trainer.config import LoopConfig
+
+    assert LoopConfig(steps=5, log_every=10).log_interval == 1
+    assert LoopConfig(steps=100, log_every=10).log_interval == 5  # 20 points
+    assert LoopConfig(steps=10_000, log_every=10).log_interval == 10

@@ -64,7 +64,8 @@ def test_cli_train_learns_and_reports(tmp_path: Path) -> None:
     assert {e["run"] for e in progress} == {"mcgip", "baseline"}
     assert all(e.keys() >= PROGRESS_KEYS for e in progress)
     mcgip = [e for e in progress if e["run"] == "mcgip"]
-    assert [e["step"] for e in mcgip] == [4, 8, 12, 16, 20, 24]
+    # log_every 4, but a 24-step run reports every step: at least 20 points on its curves.
+    assert [e["step"] for e in mcgip] == list(range(1, 25))
     assert all(e["positives_per_step"] > 0 for e in mcgip)
     assert all(e["positives_per_step"] == 0 for e in progress if e["run"] == "baseline")
     assert events[-1]["event"] == "done"

@@ -38,11 +38,19 @@ export function barChart(canvasId, labels, series, { stacked = false } = {}) {
   });
 }
 
-/** Line chart over numeric x; `series` is [{label, data: [{x, y}]}]. */
-export function lineChart(canvasId, series, { logY = false, xLabel = 'step' } = {}) {
+/**
+ * Line chart over numeric x; `series` is [{label, data: [{x, y}]}]. Points are drawn when a series
+ * is short (a one-point line is otherwise invisible) or when `points` is set (evaluations).
+ */
+export function lineChart(canvasId, series, { logY = false, xLabel = 'step', points = false } = {}) {
+  const radius = (s) => (points || s.data.length <= 30 ? 3 : 0);
   return draw(canvasId, {
     type: 'line',
-    data: { datasets: series.map((s) => ({ ...s, pointRadius: 0, borderWidth: 1.5, tension: 0 })) },
+    data: {
+      datasets: series.map((s) => ({
+        ...s, pointRadius: radius(s), borderWidth: 1.5, tension: 0, showLine: !points,
+      })),
+    },
     options: {
       animation: false,
       maintainAspectRatio: false,

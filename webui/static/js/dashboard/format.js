@@ -44,6 +44,32 @@ export function historySeries(history) {
     }));
 }
 
+/**
+ * Evaluation points of a job's runs as chart series, one per run and metric.
+ * @param {Array<{metric: string, run: string, step: number, value: number}>} evaluations
+ * @returns {Array<{label: string, data: Array<{x: number, y: number}>}>}
+ */
+export function evaluationSeries(evaluations) {
+  const series = new Map();
+  for (const p of evaluations || []) {
+    if (typeof p.value !== 'number' || !Number.isFinite(p.value)) continue;
+    const label = `${p.metric} (${p.run})`;
+    if (!series.has(label)) series.set(label, []);
+    series.get(label).push({ x: p.step, y: p.value });
+  }
+  return [...series.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([label, data]) => ({ label, data }));
+}
+
+/** "about 1 min 5 s left" from seconds (null for a missing or non-finite estimate). */
+export function fmtEta(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return null;
+  const s = Math.ceil(seconds);
+  if (s < 60) return `about ${s} s left`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `about ${m} min ${s % 60} s left`;
+  return `about ${Math.floor(m / 60)} h ${m % 60} min left`;
+}
+
 function finite(value) {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }

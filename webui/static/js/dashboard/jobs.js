@@ -3,7 +3,9 @@
 
 import { api, el } from '../api.js';
 import { lineChart } from './charts.js';
-import { fmtNumber, fmtPercent, fmtTime, historySeries } from './format.js';
+import {
+  evaluationSeries, fmtEta, fmtNumber, fmtPercent, fmtTime, historySeries,
+} from './format.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 let source = null;
@@ -29,12 +31,14 @@ function detailText(job) {
   if (info.step !== undefined && info.total_steps) parts.push(`step ${info.step}/${info.total_steps}`);
   if (typeof info.loss === 'number') parts.push(`loss ${fmtNumber(info.loss, 4)}`);
   if (typeof info.lr === 'number') parts.push(`lr ${info.lr.toExponential(2)}`);
-  if (typeof info.eta_s === 'number' && job.state === 'running') parts.push(`about ${Math.ceil(info.eta_s)} s left`);
+  const eta = fmtEta(info.eta_s);
+  if (job.state === 'running' && eta && info.phase === 'train') parts.push(eta);
   if (job.result && job.result.version !== undefined) parts.push(`model version ${job.result.version}`);
   return parts.join(' · ');
 }
 
-function showLive(job) {
+/** Show one job in the live panel (exported for tests that replay recorded job states). */
+export function showLive(job) {
   document.getElementById('job-live').hidden = false;
   document.getElementById('job-live-id').textContent = `#${job.id}`;
   document.getElementById('job-live-kind').textContent = job.kind;
@@ -54,6 +58,9 @@ function showLive(job) {
     lineChart('chart-loss', series.map((s) => ({ label: s.run, data: s.points.loss })));
     lineChart('chart-lr', series.map((s) => ({ label: s.run, data: s.points.lr })));
   }
+  const evaluations = evaluationSeries((job.progress_info || {}).evaluations);
+  document.getElementById('chart-eval-figure').hidden = !evaluations.length;
+  if (evaluations.length) lineChart('chart-eval', evaluations, { points: true });
 }
 
 function stop() {
