@@ -41,6 +41,11 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=64_000_000, gt=0)
+    #: Bulk upload (``POST /api/cases/bulk``): files per request (zip entries included) at most. A
+    #: request carries at most 1,000 form files (a browser folder); more files travel in a zip.
+    bulk_max_files: int = Field(default=5000, gt=0, le=100_000)
+    #: Bulk upload: bytes of all files together at most, counted uncompressed for zip entries.
+    bulk_max_total_bytes: int = Field(default=4 * 1024**3, gt=0)
     #: Predictions run in this many threads (onnxruntime releases the GIL while it computes).
     predict_workers: int = Field(default=2, gt=0, le=64)
     #: Predictions waiting or running at most; beyond it the API answers 503 with Retry-After.

@@ -154,3 +154,23 @@ class BulkAssignResult(BaseModel):
     assignments: int
     #: New assignments per reader id.
     per_reader: dict[int, int]
+
+
+class BulkFilePublic(BaseModel):
+    """What became of one file of a bulk upload."""
+
+    name: str = Field(description="the file's relative path (zip entries: archive name / entry path)")
+    outcome: Literal["stored", "duplicate", "refused"]
+    case_id: int | None = Field(None, description="the new case (stored)")
+    duplicate_of: int | None = Field(None, description="the case that already has this image (duplicate)")
+    reason: str | None = Field(None, description="why the file was refused or is a duplicate")
+
+
+class BulkUploadPublic(BaseModel):
+    """Per-file results of a bulk upload; every ``stored`` file is committed."""
+
+    dataset_id: int
+    stored: int
+    duplicates: int
+    refused: int
+    files: list[BulkFilePublic]

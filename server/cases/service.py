@@ -50,6 +50,27 @@ def visible_case(session: Session, user: User, case_id: int) -> Case:
     return case
 
 
+class DuplicateImage(Conflict):
+    """The dataset already holds a case with the same stored (de-identified) pixels."""
+
+    def __init__(self, duplicate_of: int) -> None:
+        super().__init__(
+            f"the dataset already has this image (case {duplicate_of})", extra={"duplicate_of": duplicate_of}
+        )
+        self.duplicate_of = duplicate_of
+
+
+def find_duplicate(session: Session, dataset_id: int, digest: str) -> int | None:
+    """The case of the dataset whose stored pixels have SHA-256 ``digest``, if any."""
+    return session.scalar(
+        select(StoredImage.case_id)
+        .join(Case, Case.id == StoredImage.case_id)
+        .where(Case.dataset_id == dataset_id, StoredImage.sha256 == digest)
+        .order_by(StoredImage.case_id)
+        .limit(1)
+    )
+
+
 def create_case(
     session: Session,
     blobs: BlobStore,
@@ -62,8 +83,12 @@ def create_case(
     external_id: str | None = None,
     title: str = "",
     reference_label: str | None = None,
+    refuse_duplicates: bool = False,
 ) -> Case:
     """Decode, de-identify and store an uploaded image as a new case.
+
+    With ``refuse_duplicates`` an image whose de-identified pixels the dataset already holds is
+    refused (:class:`DuplicateImage`): the same study uploaded twice, or under two file names.
 
     Files are written before the row is flushed and removed again if the flush fails, so neither
     orphan rows nor (for long) orphan files remain.
@@ -71,7 +96,7 @@ def create_case(
     Raises:
         Unsupported: an unsupported type.
         TooLarge: an image over the pixel limit.
-        Conflict: a duplicate external id.
+        Conflict: a duplicate external id; DuplicateImage: a duplicate image (``refuse_duplicates``).
         Invalid: a corrupt file or an unknown reference label.
     """
     if reference_label is not None and reference_label not in dataset.label_set:
@@ -119,6 +144,8 @@ def store_case(
     """
     # Content-addressed by the *stored* (de-identified) pixels; never by the raw upload, which may hold PHI.
     digest = hashlib.sha256(image.pixels_png16).hexdigest()
+    if refuse_duplicates and (duplicate_of := find_duplicate(session, dataset.id, digest)) is not None:
+        raise DuplicateImage(duplicate_of)
     case = Case(
         dataset_id=dataset.id,
         external_id=external_id,

@@ -272,6 +272,16 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/assignments/bulk"): Expect(
         401, 403, 201, lambda w: {"json": {"dataset_id": w.dataset_id, "reader_ids": [w.users.reader2.id]}}
     ),
+    ("GET", "/admin/upload"): Expect(303, 403, 200),
+    ("POST", "/api/cases/bulk"): Expect(
+        401,
+        403,
+        200,
+        lambda w: {
+            "files": {"files": ("x.png", _png(), "image/png")},
+            "data": {"dataset_id": str(w.dataset_id)},
+        },
+    ),
     ("GET", "/api/datasets-settings-schema"): Expect(401, 403, 200),
     ("GET", "/cases"): Expect(303, 200, 200),
     ("GET", "/cases/{case_id}"): Expect(303, 200, 200),
