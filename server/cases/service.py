@@ -121,6 +121,7 @@ def create_case(
         external_id=external_id,
         title=title,
         reference_label=reference_label,
+        refuse_duplicates=refuse_duplicates,
     )
 
 
@@ -135,12 +136,14 @@ def store_case(
     title: str = "",
     reference_label: str | None = None,
     sync: bool = True,
+    refuse_duplicates: bool = False,
 ) -> Case:
     """Write an ingested image's files and add its case and stored-image rows (flushed, not committed).
 
     Files are written before the row is flushed and removed again if the flush fails. With
     ``sync=False`` the files are not fsynced: the caller must make the case's folder durable
     (:meth:`BlobStore.sync_trees`) before it commits, which lets a batch of cases share the wait.
+    With ``refuse_duplicates`` an image the dataset already holds raises :class:`DuplicateImage`.
     """
     # Content-addressed by the *stored* (de-identified) pixels; never by the raw upload, which may hold PHI.
     digest = hashlib.sha256(image.pixels_png16).hexdigest()
