@@ -39,7 +39,7 @@ from server.exceptions import DomainError
 from server.imaging import IngestedImage, ingest_image
 from server.models import Dataset, PacsImport, PacsUidLink
 from server.pacs.client import PacsError, describe, retrieve_instance_bytes, status_of
-from server.pacs.ingest_pool import ingest_pool
+from server.pacs.ingest_pool import ingest_pool, warm_up
 from server.pacs.query import ImportQuery, InstanceRef, find_studies, iter_instances
 from server.settings import Settings
 from server.storage import BlobStore
@@ -359,18 +359,36 @@ class Importer:
         """List, retrieve and store; raises PacsError when the PACS fails (whole instances stay stored)."""
         report = ImportReport(url=self.url)
         self.progress(0.0, {"phase": "query"})
-        refs = self.list_instances(query, report)
-        done_keys = self._already_imported()
-        pending: list[tuple[InstanceRef, str]] = []
-        for ref in refs:
-            key = sop_key(ref.sop_uid, self.settings.uid_salt)
-            if key in done_keys:
-                report.already_imported += 1
-            else:
-                done_keys.add(key)  # the same instance listed twice is retrieved once
-                pending.append((ref, key))
-        self._report_progress(report)
-        self._ingest_pool = ingest_pool(INGEST_PROCESSES)
+        # The ingest processes start while the PACS is queried (their start costs about a second).
+        self._ingest_pool = pool = ingest_pool(INGEST_PROCESSES)
+        try:
+            warm_up(pool, INGEST_PROCESSES)
+            refs = self.list_instances(query, report)
+            done_keys = self._already_imported()
+            pending: list[tuple[InstanceRef, str]] = []
+            for ref in refs:
+                key = sop_key(ref.sop_uid, self.settings.uid_salt)
+                if key in done_keys:
+                    report.already_imported += 1
+                else:
+                    done_keys.add(key)  # the same instance listed twice is retrieved once
+                    pending.append((ref, key))
+            self._report_progress(report)
+            self._store_all(pending, report)
+        finally:
+            pool.shutdown(cancel_futures=True)
+            self._ingest_pool = None
+        logger.info(
+            "PACS import into dataset %s: %d imported, %d already there, %d skipped",
+            self.dataset_id,
+            report.imported,
+            report.already_imported,
+            report.skipped_count,
+        )
+        return report
+
+    def _store_all(self, pending: list[tuple[InstanceRef, str]], report: ImportReport) -> None:
+        """Retrieve, ingest and store ``pending`` batch by batch, reporting progress after each commit."""
         prepared = self._prepared(pending)
         try:
             with ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="pacs-fsync") as sync_pool:
@@ -381,16 +399,6 @@ class Importer:
                     self._report_progress(report)
         finally:
             prepared.close()  # cancels the retrievals not started yet and waits for the running ones
-            self._ingest_pool.shutdown(cancel_futures=True)
-            self._ingest_pool = None
-        logger.info(
-            "PACS import into dataset %s: %d imported, %d already there, %d skipped",
-            self.dataset_id,
-            report.imported,
-            report.already_imported,
-            report.skipped_count,
-        )
-        return report
 
     def _report_progress(self, report: ImportReport) -> None:
         handled = report.imported + report.already_imported + report.skipped_count

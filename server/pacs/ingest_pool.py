@@ -53,3 +53,9 @@ def ingest_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_child_init, initargs=(os.getpid(),)
     )
+
+
+def warm_up(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Have ``pool`` start its processes now, without waiting for them (processes start on demand)."""
+    for _ in range(workers):
+        pool.submit(os.getpid)
