@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,8 +226,9 @@ def _header_lines(path: Path) -> int:
         return reader.line_num
 
 
-def _blocks(path: Path, width: int, errors: list[RowError]) -> Iterator[_FastBlock | _SlowBlock]:
-    """The data rows of ``path`` in blocks of about ``CHUNK_BYTES``."""
+def _raw_blocks(path: Path) -> Iterator[tuple[bytes, int]]:
+    """The data rows of ``path`` in blocks of about ``CHUNK_BYTES``, each ending with a newline
+    outside quotes, with the file line of its first row."""
     line = _header_lines(path) + 1
     with path.open("rb") as handle:
         head = handle.read(3)
@@ -259,20 +262,25 @@ def _blocks(path: Path, width: int, errors: list[RowError]) -> Iterator[_FastBlo
                     return
                 if not block.endswith(b"\n"):
                     block += b"\n"
-            fast = None if b'"' in block else _fast(block, line, width)
-            if fast is not None:
-                yield fast
-                line += len(fast.lines)
-            else:
-                try:
-                    text = block.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    errors.append(RowError(path, line, f"not readable as UTF-8 text: {exc}"))
-                    return
-                yield _slow(text, line, width, path, errors)
-                line += block.count(b"\n")
+            yield block, line
+            line += block.count(b"\n")
             if not chunk:
                 return
+
+
+def _block(
+    path: Path, data: bytes, line: int, width: int, errors: list[RowError]
+) -> _FastBlock | _SlowBlock | None:
+    """One raw block's rows (None, with an error, when it is not UTF-8 text)."""
+    fast = None if b'"' in data else _fast(data, line, width)
+    if fast is not None:
+        return fast
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        errors.append(RowError(path, line, f"not readable as UTF-8 text: {exc}"))
+        return None
+    return _slow(text, line, width, path, errors)
 
 
 def _decimals(chars: NDArray[np.uint8]) -> FloatArray | None:
@@ -405,6 +413,61 @@ def _to_numbers(
     return values
 
 
+#: Threads parsing blocks; the reading thread hands them blocks and takes results in order.
+PARSE_THREADS = 2
+
+
+@dataclass
+class _Parsed:
+    """The needed columns of one block (``lines`` None: the block was not text)."""
+
+    lines: NDArray[np.int64] | None
+    numbers: list[FloatArray]
+    keys: list[tuple[list[str], NDArray[np.int64]]]
+    errors: list[RowError]
+
+
+def _parse_block(
+    path: Path,
+    data: bytes,
+    line: int,
+    width: int,
+    numbers: Sequence[tuple[Number, int]],
+    keys: Sequence[int],
+) -> _Parsed:
+    """Parse one block: numbers by column, keys as runs of equal values (first value, length)."""
+    errors: list[RowError] = []
+    block = _block(path, data, line, width, errors)
+    if block is None:
+        return _Parsed(None, [], [], errors)
+    lines = block.lines
+    if isinstance(lines, range):
+        line_array = np.arange(lines.start, lines.stop, dtype=np.int64)
+    else:
+        line_array = np.asarray(lines, dtype=np.int64)
+    values_out: list[FloatArray] = []
+    for spec, j in numbers:
+        values = _fast_numbers(block, j, spec) if isinstance(block, _FastBlock) and len(lines) else None
+        if values is None:
+            values = _to_numbers(path, block.cells(j), lines, spec, errors)
+        values_out.append(values)
+    keys_out: list[tuple[list[str], NDArray[np.int64]]] = []
+    for j in keys:
+        if isinstance(block, _FastBlock):
+            if not len(lines):
+                keys_out.append(([], np.zeros(0, dtype=np.int64)))
+                continue
+            # Keys come in long runs (one session, one image): decode each run's value once.
+            cells = block.column(j)
+            starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
+            firsts = [v.decode("utf-8", "replace").strip() for v in cells[starts].tolist()]
+            keys_out.append((firsts, np.diff(np.append(starts, cells.shape[0]))))
+        else:
+            texts = [c.strip() for c in block.cells(j)]
+            keys_out.append((texts, np.ones(len(texts), dtype=np.int64)))
+    return _Parsed(line_array, values_out, keys_out, errors)
+
+
 def read_columns(
     path: Path,
     header: list[str],
@@ -423,43 +486,44 @@ def read_columns(
     code_parts: dict[str, list[NDArray[np.int32]]] = {k: [] for k in keys}
     lookup: dict[str, dict[str, int]] = {k: {} for k in keys}
     line_parts: list[NDArray[np.int64]] = []
-    for block in _blocks(path, len(header), errors):
-        lines = block.lines
-        if not lines:
-            continue
-        line_parts.append(
-            np.arange(lines.start, lines.stop, dtype=np.int64)
-            if isinstance(lines, range)
-            else np.asarray(lines, dtype=np.int64)
-        )
-        for spec in numbers:
-            j = index[spec.name]
-            values = _fast_numbers(block, j, spec) if isinstance(block, _FastBlock) else None
-            if values is None:
-                values = _to_numbers(path, block.cells(j), lines, spec, errors)
-            num_parts[spec.name].append(values)
-        for key in keys:
-            j = index[key]
-            table = lookup[key]
-            # Keys repeat for thousands of rows: store small codes, not one string per row.
-            if isinstance(block, _FastBlock):
-                # Keys come in long runs (one session, one image): look up each run once.
-                cells = block.column(j)
-                starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
-                firsts = cells[starts].tolist()
-                codes = np.array(
-                    [table.setdefault(v.decode("utf-8", "replace").strip(), len(table)) for v in firsts],
-                    dtype=np.int32,
-                )
-                code_parts[key].append(np.repeat(codes, np.diff(np.append(starts, cells.shape[0]))))
-            else:
-                code_parts[key].append(
-                    np.fromiter(
-                        (table.setdefault(c.strip(), len(table)) for c in block.cells(j)),
-                        dtype=np.int32,
-                        count=len(lines),
-                    )
-                )
+    width = len(header)
+
+    def parse(data: bytes, line: int) -> _Parsed:
+        return _parse_block(path, data, line, width, [(s, index[s.name]) for s in numbers],
+                            [index[k] for k in keys])  # fmt: skip
+
+    # Blocks are parsed on worker threads (numpy releases the GIL in its loops) and their results
+    # taken in file order; at most a few blocks are in flight, so memory stays bounded.
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+        in_flight: deque[Future[_Parsed]] = deque()
+        raw = _raw_blocks(path)
+        done = False
+        while not done:
+            while len(in_flight) <= PARSE_THREADS:
+                item = next(raw, None)
+                if item is None:
+                    break
+                in_flight.append(pool.submit(parse, *item))
+            if not in_flight:
+                break
+            parsed = in_flight.popleft().result()
+            errors.extend(parsed.errors)
+            if parsed.lines is None:
+                # Not text: stop reading, as the rest cannot be trusted either.
+                for future in in_flight:
+                    future.cancel()
+                done = True
+                continue
+            if parsed.lines.shape[0] == 0:
+                continue
+            line_parts.append(parsed.lines)
+            for spec, values in zip(numbers, parsed.numbers, strict=True):
+                num_parts[spec.name].append(values)
+            for key, (firsts, runs) in zip(keys, parsed.keys, strict=True):
+                # Keys repeat for thousands of rows: store small codes, not one string per row.
+                table = lookup[key]
+                codes = np.array([table.setdefault(v, len(table)) for v in firsts], dtype=np.int32)
+                code_parts[key].append(np.repeat(codes, runs))
     empty_f: FloatArray = np.zeros(0, dtype=np.float64)
     empty_i: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
     return Columns(

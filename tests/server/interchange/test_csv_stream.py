@@ -116,3 +116,26 @@ def test_fixed_decimals_equal_a_correct_parse() -> None:
         for i, text in enumerate(cells):
             chars[i, width - len(text) :] = np.frombuffer(text.encode(), dtype=np.uint8)
         assert csv_stream._fixed_decimals(chars, np.array([len(t) for t in cells])) is None, cells
+
+
+def test_bytes_that_are_not_utf8_stop_the_read_at_their_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blocks of ~1 kB: the rows before the bad one are kept in file order, none after it. (The
+    # bad byte lies beyond the first 8 kB, which the header reader decodes.)
+    monkeypatch.setattr(csv_stream, "CHUNK_BYTES", 1000)
+    n = 1000
+    good = "".join(f"{i},k{i % 3},{i / 4},x\r\n" for i in range(1, n + 1))
+    bad = 'a,"\xff",1,x\r\n'.encode("latin-1")
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"n,key,value,note\r\n" + good.encode() + bad + good.encode())
+    errors: list[RowError] = []
+    header = read_header(path, errors)
+    assert header is not None
+    cols = read_columns(path, header, numbers=[Number("value")], keys=["key"], errors=errors)
+    assert len(errors) == 1 and "not readable as UTF-8 text" in errors[0].message
+    assert errors[0].line is not None and errors[0].line <= n + 2
+    kept = len(cols)
+    assert 0 < kept <= n and cols.lines.tolist() == list(range(2, 2 + kept))
+    np.testing.assert_array_equal(cols.numbers["value"], [i / 4 for i in range(1, kept + 1)])
+    assert [cols.keys["key"][c] for c in cols.codes["key"]] == [f"k{i % 3}" for i in range(1, kept + 1)]
