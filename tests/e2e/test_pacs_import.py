@@ -19,7 +19,7 @@ from tests.e2e.ui_checks import assert_accessible, screenshot, signed_in_page
 from tests.server.pacs.data import ct_series, dicom_file
 from tests.support.orthanc import OrthancServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a worker process and a real import: tens of seconds
 
 
 @pytest.fixture(scope="module")
