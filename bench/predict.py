@@ -242,7 +242,7 @@ async def _ingest_while_predicting(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mcgip bench predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4, help="concurrent prediction clients")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per phase (10; quick 2)")
     parser.add_argument("--readers", type=int, default=100, help="gaze readers during predictions")
     parser.add_argument("--rate", type=float, default=120.0, help="gaze samples per second per reader")
     parser.add_argument("--frame-ms", type=float, default=100.0, help="gaze frame period, ms")
@@ -261,10 +261,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=16,
         help="server micro-batch rows (MCGIP_PREDICT_MICRO_BATCH; 1 = each request runs alone)",
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 s phases, 10 readers, 64 px")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 2 s phases (unless --duration), 10 readers, 64 px"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.readers, args.image_size, args.cases = 2.0, min(args.readers, 10), 64, 4
+        args.readers, args.image_size, args.cases = min(args.readers, 10), 64, 4
+    if args.duration is None:
+        args.duration = 2.0 if args.quick else 10.0
     data_dir = Path(tempfile.mkdtemp(prefix="mcgip-bench-predict-"))
     world = prepare(data_dir, args.readers)
     os.environ.setdefault("MCGIP_SECRET_KEY", world.secret)
