@@ -47,7 +47,8 @@ export function bindGazePanel(source, node) {
     cell('valid').textContent = show(stats.validFraction, (v) => `${Math.round(v * 100)}%`);
     const isWebcam = source.kind === 'webcam';
     for (const row of node.querySelectorAll('[data-row=face]')) row.hidden = !isWebcam;
-    if (isWebcam) cell('face').textContent = last && last.valid ? 'yes' : source.faceSeen ? 'lost' : 'not yet';
+    // Honest: "yes" only while the tracker has a face now; never a guess while it starts.
+    if (isWebcam) cell('face').textContent = last && last.valid ? 'yes' : source.faceSeen ? 'no face (lost)' : 'no face';
     const info = source.info() || {};
     const validation = info.calibration && info.calibration.validation;
     cell('accuracy').textContent = validation ? formatDeg(validation.mean_deg) : 'not calibrated';
