@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "ws-abuse": "bench.ws_abuse",
     "predict": "bench.predict",
     "dicomweb-import": "bench.dicomweb_import",
+    "startup": "bench.startup",
 }
 
 
