@@ -165,6 +165,11 @@ def _cross_validated(
     """The cross-validated report with the snapshot's label provenance attached."""
     report = cross_validate(encoders, prepared.snapshot, prepared.store, config, device=device)
     report["labels"] = prepared.snapshot.metadata.get("labels", {})
+    if report.get("status") == "insufficient_labels":
+        # What the label sources lacked (e.g. no imported label rates the target finding) first.
+        extra = [p for p in report["labels"].get("problems", []) if p not in report["problems"]]
+        report["problems"] = extra + list(report["problems"])
+        report["verdict_text"] = "cannot tell: " + "; ".join(report["problems"])
     return report
 
 

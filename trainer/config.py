@@ -164,6 +164,9 @@ class EvalConfig(_Section):
     folds: int = Field(5, ge=2, le=20, description="k of the cross-validated evaluation")
     resamples: int = Field(2000, ge=1000, description="bootstrap resamples of every 95% CI")
     cv_seed: int = Field(0, description="fold and resample seed (keep fixed to compare versions)")
+    cv_repeats: int = Field(
+        10, ge=1, le=100, description="repetitions of k-fold CV behind the test of each difference"
+    )
     primary_metric: str = Field(
         "knn.balanced_accuracy", description="metric the better/worse verdict is read from"
     )

@@ -39,6 +39,7 @@ def protocol_config(config: EvalConfig, *, baseline: str = "baseline") -> Evalua
         folds=config.folds,
         resamples=config.resamples,
         seed=config.cv_seed,
+        repeats=config.cv_repeats,
         baseline=baseline,
         primary_metric=config.primary_metric,
         probes=ProbeConfig(

@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "pairs": "bench.pairs",
     "mask": "bench.mask",
     "step": "bench.step",
+    "throughput": "bench.throughput",
     "mcgip-vs-baseline": "bench.mcgip_vs_baseline",
     "loop": "bench.loop",
     "import": "bench.import_gaze",

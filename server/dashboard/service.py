@@ -30,9 +30,10 @@ from server.dashboard.schemas import (
     SourceSessions,
 )
 from server.datasets.settings import DatasetSettings
-from server.datasets.snapshot import evaluation_labels
+from server.datasets.snapshot import evaluation_labels, label_target
 from server.exceptions import NotFound
 from server.models import Case, Dataset, Pair, ReadingSession, SessionStatus, User
+from trainer.protocol.labels import FindingTarget
 
 #: Where gaze sources record their validation (calibration) error in ``source_info``, in screen px:
 #: a top-level key any source may set, and the webcam calibration's validation result.
@@ -275,16 +276,19 @@ def pair_stats(session: Session, dataset_id: int, metric: str | None = None, *, 
             cases_with_finished_session=int(read or 0),
             fraction_with_positive=with_positive / len(titles) if titles else 0.0,
         ),
-        label_precision=label_precision(session, list(titles), positive_edges),
+        label_precision=label_precision(session, list(titles), positive_edges, label_target(settings)),
     )
 
 
 def label_precision(
-    session: Session, case_ids: list[int], edges: Sequence[tuple[int, int]]
+    session: Session,
+    case_ids: list[int],
+    edges: Sequence[tuple[int, int]],
+    target: FindingTarget | None = None,
 ) -> LabelPrecision | None:
     """Share of positive pairs joining same-label cases (labels resolved as for evaluation) against
     the share for two random labelled cases; None when fewer than two cases are labelled."""
-    labels, _ = evaluation_labels(session, case_ids)
+    labels, _ = evaluation_labels(session, case_ids, target)
     if len(labels) < 2:
         return None
     counts = Counter(labels.values())

@@ -149,6 +149,24 @@ class SessionQuality(_Strict):
     )
 
 
+class EvaluationLabels(_Strict):
+    """Which question the evaluation asks of a multi-label dataset (docs/evaluation.md, *Labels*)."""
+
+    target_finding: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description=(
+            "evaluate one finding as '<finding>' vs 'no <finding>', from imported finding labels "
+            "(EGD-CXR finding/CheXpert columns, REFLACX certainty per reading); null: the dataset's "
+            "own labels (reference label, dataset label, readers' majority)"
+        ),
+    )
+    certainty_threshold: float = Field(
+        3.0, ge=0.0, le=5.0, description="REFLACX certainty (0-5) counted as present (3 = Possibly)"
+    )
+
+
 class DatasetSettings(_Strict):
     """Gaze-similarity, feature, retraining and intake settings of one dataset."""
 
@@ -180,6 +198,9 @@ class DatasetSettings(_Strict):
         False,
         description="accept DICOM declaring BurnedInAnnotation=YES (text such as names may be in the pixels);"
         " such cases are flagged",
+    )
+    labels: EvaluationLabels = Field(
+        default_factory=EvaluationLabels, description="evaluation labels of multi-label datasets"
     )
     second_read: bool = Field(
         False,

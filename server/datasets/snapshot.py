@@ -21,7 +21,13 @@ from server.models import Case, Dataset, DiagnosisLabel, Pair, ReadingSession, S
 from server.registry.embedding import shown_inverted
 from server.storage import BlobStore
 from trainer.data.snapshot import make_snapshot, save_snapshot
-from trainer.protocol.labels import LabelSummary, latest_per_reader, resolve_labels
+from trainer.protocol.labels import (
+    FindingTarget,
+    LabelSummary,
+    latest_per_reader,
+    resolve_finding_labels,
+    resolve_labels,
+)
 
 
 def consensus_labels(session: Session, case_ids: list[int]) -> dict[int, str]:
@@ -45,22 +51,47 @@ def consensus_labels(session: Session, case_ids: list[int]) -> dict[int, str]:
     return out
 
 
-def evaluation_labels(session: Session, case_ids: list[int]) -> tuple[dict[int, str], LabelSummary]:
+def evaluation_labels(
+    session: Session, case_ids: list[int], target: FindingTarget | None = None
+) -> tuple[dict[int, str], LabelSummary]:
     """Each case's evaluation label by the documented precedence (reference label, an imported
-    dataset label, the readers' majority; see ``trainer.protocol.labels``) and where labels came from."""
+    dataset label, the readers' majority; see ``trainer.protocol.labels``) and where labels came from.
+
+    With ``target`` (the dataset setting ``labels.target_finding``) the labels are that finding's
+    presence instead, from imported finding columns and reading certainties."""
     cases = session.execute(
         select(Case.id, Case.reference_label, Case.attributes).where(Case.id.in_(case_ids))
     ).all()
     rows = session.execute(
         select(
-            DiagnosisLabel.case_id, DiagnosisLabel.reader_id, DiagnosisLabel.label, DiagnosisLabel.created_at
+            DiagnosisLabel.case_id,
+            DiagnosisLabel.reader_id,
+            DiagnosisLabel.label,
+            DiagnosisLabel.created_at,
+            DiagnosisLabel.attributes,
         ).where(DiagnosisLabel.case_id.in_(case_ids))
     ).all()
-    readings = latest_per_reader([(c, str(r), lab, at) for c, r, lab, at in rows])
-    resolved, summary = resolve_labels(
-        {c: ref for c, ref, _ in cases}, {c: attrs for c, _, attrs in cases}, readings
-    )
+    if target is not None:
+        latest: dict[tuple[int, str], tuple[Any, Any]] = {}
+        for c, r, _, at, attrs in rows:
+            if (c, str(r)) not in latest or at >= latest[(c, str(r))][0]:
+                latest[(c, str(r))] = (at, attrs)
+        per_case: dict[int, dict[str, Any]] = {}
+        for (c, r), (_, attrs) in latest.items():
+            per_case.setdefault(c, {})[r] = attrs
+        resolved, summary = resolve_finding_labels(target, {c: attrs for c, _, attrs in cases}, per_case)
+    else:
+        readings = latest_per_reader([(c, str(r), lab, at) for c, r, lab, at, _ in rows])
+        resolved, summary = resolve_labels(
+            {c: ref for c, ref, _ in cases}, {c: attrs for c, _, attrs in cases}, readings
+        )
     return {c: r.label for c, r in resolved.items() if r.label is not None}, summary
+
+
+def label_target(settings: DatasetSettings) -> FindingTarget | None:
+    """The dataset's target finding (setting ``labels``), or None for its own labels."""
+    finding = settings.labels.target_finding
+    return FindingTarget(finding, settings.labels.certainty_threshold) if finding else None
 
 
 def patient_keys(session: Session, case_ids: list[int]) -> dict[str, str]:
@@ -112,7 +143,7 @@ def build_snapshot(
         .order_by(Case.id)
     ).all()
     case_ids = [case_id for case_id, _ in rows]
-    labels, label_summary = evaluation_labels(session, case_ids)
+    labels, label_summary = evaluation_labels(session, case_ids, label_target(settings))
     cases = [
         (
             str(case_id),

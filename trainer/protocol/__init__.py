@@ -6,13 +6,15 @@ See docs/evaluation.md.
 """
 
 from trainer.protocol.bootstrap import Interval, interval, paired_difference, stratified_indices
+from trainer.protocol.cvtest import DEFAULT_REPEATS, corrected_difference, fold_metrics
 from trainer.protocol.folds import DEFAULT_FOLDS, LabelCheck, assign_folds, check_labels, content_key
 from trainer.protocol.metrics import metric_samples
-from trainer.protocol.probes import PROBES, ProbeConfig, out_of_fold
+from trainer.protocol.probes import PROBES, ProbeConfig, knn_probabilities, out_of_fold
 from trainer.protocol.report import EvaluationConfig, evaluate_conditions, evaluate_probabilities, verdict_of
 
 __all__ = [
     "DEFAULT_FOLDS",
+    "DEFAULT_REPEATS",
     "PROBES",
     "EvaluationConfig",
     "Interval",
@@ -21,9 +23,12 @@ __all__ = [
     "assign_folds",
     "check_labels",
     "content_key",
+    "corrected_difference",
     "evaluate_conditions",
     "evaluate_probabilities",
+    "fold_metrics",
     "interval",
+    "knn_probabilities",
     "metric_samples",
     "out_of_fold",
     "paired_difference",

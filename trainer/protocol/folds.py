@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 __all__ = ["DEFAULT_FOLDS", "LabelCheck", "assign_folds", "check_labels", "content_key"]
 
@@ -132,7 +132,16 @@ def assign_folds(
     y = np.array([str(labels[i]) for i in order])
     g = np.array([_order_key(group_of[i], seed) for i in order])
     folds = np.empty(len(keys), dtype=np.int64)
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=False)
-    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(order)), y, g)):
+    # With one case per group the grouped splitter's greedy search (slow: it runs once per
+    # repetition of the cross-validation) is not needed; plain stratified k-fold splits the same
+    # hash-ordered cases.
+    singletons = len(set(g.tolist())) == len(order)
+    splitter: StratifiedKFold | StratifiedGroupKFold = (
+        StratifiedKFold(n_splits=k, shuffle=False)
+        if singletons
+        else StratifiedGroupKFold(n_splits=k, shuffle=False)
+    )
+    split_groups = None if singletons else g
+    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(order)), y, groups=split_groups)):
         folds[np.asarray(order)[test]] = fold
     return folds

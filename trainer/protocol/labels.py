@@ -10,6 +10,12 @@ Precedence (first that gives a label wins; documented in docs/evaluation.md):
    once; imported readings count as readers). A tie leaves the case unlabelled: a coin flip is
    not ground truth.
 
+With a **target finding** (dataset setting ``labels.target_finding``) the classes are
+``<finding>`` / ``no <finding>`` instead (:class:`FindingTarget`, :func:`resolve_finding_labels`):
+multi-label public datasets (EGD-CXR's finding and CheXpert columns, REFLACX's per-abnormality
+certainty) become one binary question, with the same precedence of a curated dataset label over
+the readers' majority.
+
 Agreement between readers: Cohen's kappa (scikit-learn) for two readers on the cases both read,
 Fleiss' kappa for three or more on the cases all of them read. Numpy and scikit-learn only.
 """
@@ -25,7 +31,17 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
-__all__ = ["LabelSummary", "ResolvedLabel", "fleiss_kappa", "reader_agreement", "resolve_labels"]
+__all__ = [
+    "FindingTarget",
+    "LabelSummary",
+    "ResolvedLabel",
+    "case_finding_label",
+    "fleiss_kappa",
+    "reader_agreement",
+    "reading_finding_label",
+    "resolve_finding_labels",
+    "resolve_labels",
+]
 
 SOURCES = ("reference", "dataset", "readers")
 
@@ -44,9 +60,18 @@ class LabelSummary:
 
     sources: dict[str, int] = field(default_factory=dict)
     agreement: dict[str, Any] = field(default_factory=dict)
+    #: The target finding, when labels were derived from one (:func:`resolve_finding_labels`).
+    target: dict[str, Any] | None = None
+    #: What is missing for evaluation, in words (e.g. no imported label names the target finding).
+    problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sources": dict(self.sources), "agreement": dict(self.agreement), "precedence": list(SOURCES)}
+        out = {"sources": dict(self.sources), "agreement": dict(self.agreement), "precedence": list(SOURCES)}
+        if self.target is not None:
+            out["target"] = dict(self.target)
+        if self.problems:
+            out["problems"] = list(self.problems)
+        return out
 
 
 def _dataset_label(attributes: Mapping[str, Any] | None) -> str | None:
@@ -168,3 +193,137 @@ def latest_per_reader(rows: Sequence[tuple[int, str, str, Any]]) -> dict[int, di
     for (case, reader), (_, label) in best.items():
         out.setdefault(case, {})[reader] = label
     return out
+
+
+#: REFLACX certainty (0-5) at or above which a finding counts as present ("Possibly").
+DEFAULT_CERTAINTY_THRESHOLD = 3.0
+
+
+@dataclass(frozen=True)
+class FindingTarget:
+    """One finding evaluated as a binary question.
+
+    Attributes:
+        finding: the finding's name as the imported labels spell it (case, spaces and underscores
+            ignored), e.g. ``"Pleural effusion"``.
+        threshold: a REFLACX certainty at or above it counts as present.
+    """
+
+    finding: str
+    threshold: float = DEFAULT_CERTAINTY_THRESHOLD
+
+    @property
+    def positive(self) -> str:
+        return self.finding
+
+    @property
+    def negative(self) -> str:
+        return f"no {self.finding}"
+
+    def matches(self, name: str) -> bool:
+        return _norm(name) == _norm(self.finding)
+
+
+def _norm(name: str) -> str:
+    return " ".join(str(name).replace("_", " ").lower().split())
+
+
+def case_finding_label(attributes: Mapping[str, Any] | None, target: FindingTarget) -> str | None:
+    """The target's label from a case's imported 0/1/-1 finding columns (EGD-CXR ``findings`` and
+    ``chexpert``): 1 present, 0 absent; -1 (uncertain) or missing says nothing."""
+    for value in (attributes or {}).values():
+        if not isinstance(value, Mapping):
+            continue
+        for group in ("findings", "chexpert"):
+            flags = value.get(group)
+            if not isinstance(flags, Mapping):
+                continue
+            for name, flag in flags.items():
+                if target.matches(name) and flag in (0, 1):
+                    return target.positive if flag == 1 else target.negative
+    return None
+
+
+def reading_finding_label(attributes: Mapping[str, Any] | None, target: FindingTarget) -> str | None:
+    """The target's label from one imported reading's certainty labels (REFLACX ``certainty``):
+    present when the certainty is at least ``target.threshold``; None when the reading does not
+    rate the finding (REFLACX's phases rate different finding lists)."""
+    for value in (attributes or {}).values():
+        certainty = value.get("certainty") if isinstance(value, Mapping) else None
+        if not isinstance(certainty, Mapping):
+            continue
+        for name, level in certainty.items():
+            if target.matches(name) and isinstance(level, int | float):
+                return target.positive if float(level) >= target.threshold else target.negative
+    return None
+
+
+def _finding_names(
+    attributes: Mapping[int, Mapping[str, Any] | None],
+    reading_attributes: Mapping[int, Mapping[str, Mapping[str, Any] | None]],
+) -> list[str]:
+    names: set[str] = set()
+    for attrs in attributes.values():
+        for value in (attrs or {}).values():
+            if isinstance(value, Mapping):
+                for group in ("findings", "chexpert"):
+                    if isinstance(value.get(group), Mapping):
+                        names.update(str(k) for k in value[group])
+    for per_reader in reading_attributes.values():
+        for attrs in per_reader.values():
+            for value in (attrs or {}).values():
+                if isinstance(value, Mapping) and isinstance(value.get("certainty"), Mapping):
+                    names.update(str(k) for k in value["certainty"])
+    return sorted(names, key=_norm)
+
+
+def resolve_finding_labels(
+    target: FindingTarget,
+    attributes: Mapping[int, Mapping[str, Any] | None],
+    reading_attributes: Mapping[int, Mapping[str, Mapping[str, Any] | None]],
+) -> tuple[dict[int, ResolvedLabel], LabelSummary]:
+    """One ``<finding>`` / ``no <finding>`` label per case, by :func:`resolve_labels`' precedence.
+
+    Reference labels are about the dataset's own classes, not this finding, so they are not used;
+    the case's imported finding columns are the ``dataset`` source and each reader's latest
+    reading's certainty the ``readers`` source.
+
+    Args:
+        target: the finding and its certainty threshold.
+        attributes: case -> importer attributes, for every case.
+        reading_attributes: case -> {reader: attributes of that reader's latest diagnosis}.
+    """
+    derived = {case: case_finding_label(attrs, target) for case, attrs in attributes.items()}
+    readings = {
+        case: {
+            reader: label
+            for reader, attrs in per_reader.items()
+            if (label := reading_finding_label(attrs, target)) is not None
+        }
+        for case, per_reader in reading_attributes.items()
+    }
+    resolved, summary = resolve_labels(
+        dict.fromkeys(attributes),
+        {case: {"finding": {"label": label}} if label else None for case, label in derived.items()},
+        {case: per for case, per in readings.items() if per},
+    )
+    labelled = sum(r.label is not None for r in resolved.values())
+    summary.target = {
+        "finding": target.finding,
+        "threshold": target.threshold,
+        "positive": target.positive,
+        "negative": target.negative,
+        "labelled_cases": labelled,
+    }
+    if labelled == 0:
+        seen = _finding_names(attributes, reading_attributes)
+        summary.problems.append(
+            f"no imported label rates the target finding {target.finding!r} (looked for EGD-CXR "
+            "finding/CheXpert columns and REFLACX certainty labels); "
+            + (
+                f"findings present: {', '.join(seen)}"
+                if seen
+                else "no case or reading carries finding labels"
+            )
+        )
+    return resolved, summary

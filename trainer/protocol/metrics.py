@@ -9,6 +9,7 @@ value per row, so a bootstrap of 2,000 resamples is a handful of array operation
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,27 +26,34 @@ IntArray = NDArray[np.int64]
 ECE_BINS = 15
 
 
-def _auc(scores: FloatArray, positive: NDArray[np.bool_]) -> FloatArray:
+def _auc(scores: FloatArray, positive: NDArray[np.bool_], keep: NDArray[np.bool_]) -> FloatArray:
     """(B,) ROC AUC per row by the Mann-Whitney statistic (average ranks for ties).
 
     Args:
-        scores: (B, n). positive: (B, n) bool; every row has both outcomes (stratified resamples).
+        scores: (B, n), entries outside ``keep`` above every kept one. positive: (B, n) bool,
+            only within ``keep``. keep: (B, n) bool. NaN for a row without both outcomes.
     """
     ranks = rankdata(scores, axis=1)
     n_pos = positive.sum(1)
-    n_neg = positive.shape[1] - n_pos
+    n_neg = keep.sum(1) - n_pos
     with np.errstate(invalid="ignore", divide="ignore"):
         return (np.where(positive, ranks, 0.0).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def metric_samples(
-    probs: FloatArray, y: IntArray, idx: IntArray, classes: Sequence[str]
+    probs: FloatArray,
+    y: IntArray,
+    idx: IntArray,
+    classes: Sequence[str],
+    mask: NDArray[np.bool_] | None = None,
 ) -> dict[str, FloatArray]:
     """Every metric on every resample.
 
     Args:
         probs: (n, C) class probabilities (rows sum to 1). y: (n,) labels in 0..C-1.
         idx: (B, n) resampled case indices. classes: C class names.
+        mask: optional (B, n) bool: a row's metric counts only its masked entries (so subsets of
+            different sizes, e.g. the test folds of a cross-validation, are one call).
 
     Returns:
         name -> (B,) values: ``accuracy``, ``balanced_accuracy``, ``macro_auc``, ``ece``,
@@ -53,32 +61,40 @@ def metric_samples(
         per-class AUCs are equal and ``macro_auc`` is the AUC.
     """
     pred = probs.argmax(1)
+    keep = np.ones(idx.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    count = keep.sum(1)
     correct = (pred == y).astype(np.float64)
     yb = y[idx]  # (B, n)
     pb = pred[idx]
-    out: dict[str, FloatArray] = {"accuracy": correct[idx].mean(1)}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: dict[str, FloatArray] = {"accuracy": np.where(keep, correct[idx], 0.0).sum(1) / count}
     recalls, aucs = [], []
     for c, name in enumerate(classes):
-        is_c = yb == c
+        is_c = (yb == c) & keep
+        not_c = (yb != c) & keep
         n_c = is_c.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
             sens = (is_c & (pb == c)).sum(1) / n_c
-            spec = (~is_c & (pb != c)).sum(1) / (~is_c).sum(1)
+            spec = (not_c & (pb != c)).sum(1) / not_c.sum(1)
         out[f"sensitivity.{name}"] = sens
         out[f"specificity.{name}"] = spec
-        auc = _auc(probs[:, c][idx], is_c)
+        # Unmasked entries rank above every probability, so masked ranks are those within the subset.
+        auc = _auc(np.where(keep, probs[:, c][idx], 2.0), is_c, keep)
         out[f"auc.{name}"] = auc
         recalls.append(sens)
         aucs.append(auc)
-    out["balanced_accuracy"] = np.nanmean(np.stack(recalls), axis=0)
-    out["macro_auc"] = np.nanmean(np.stack(aucs), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a class absent from a subset
+        out["balanced_accuracy"] = np.nanmean(np.stack(recalls), axis=0)
+        out["macro_auc"] = np.nanmean(np.stack(aucs), axis=0)
     conf = probs.max(1)
     bins = np.minimum((conf * ECE_BINS).astype(np.int64), ECE_BINS - 1)[idx]
-    gap = (correct - conf)[idx]
+    gap = np.where(keep, (correct - conf)[idx], 0.0)
     ece = np.zeros(idx.shape[0])
     for b in range(ECE_BINS):
         ece += np.abs(np.where(bins == b, gap, 0.0).sum(1))
-    out["ece"] = ece / idx.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["ece"] = ece / count
     return out
 
 

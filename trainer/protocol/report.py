@@ -7,6 +7,7 @@ Shape (JSON; served by ``GET /api/models/{id}/evaluation``, documented in docs/e
      "baseline": "baseline", "primary_metric": "knn.balanced_accuracy",
      "conditions": {"mcgip": {"knn.accuracy": {"value", "ci_low", "ci_high"}, ...}, ...},
      "differences": {"mcgip": {"knn.accuracy": {"value", "ci_low", "ci_high", "p_value"}, ...}},
+     "n_repeats": 10,
      "confusion": {"mcgip": {"knn": [[...]], "linear": [[...]]}, ...},
      "verdict": "better" | "worse" | "cannot tell", "verdicts": {"mcgip": {...}, ...},
      "protocol": {...}}
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from trainer.protocol.bootstrap import DEFAULT_RESAMPLES, interval, paired_difference, stratified_indices
+from trainer.protocol.cvtest import DEFAULT_REPEATS, corrected_difference, fold_metrics
 from trainer.protocol.folds import DEFAULT_FOLDS, assign_folds, check_labels
 from trainer.protocol.metrics import confusion, metric_samples
 from trainer.protocol.probes import PROBES, ProbeConfig, out_of_fold
@@ -43,6 +45,8 @@ class EvaluationConfig:
         folds: k of stratified (grouped) k-fold cross-validation.
         resamples: bootstrap resamples (>= 1,000 for a reported CI).
         seed: fold and resample seed (fixed: the same cases and folds for every run).
+        repeats: repetitions of the k-fold cross-validation (fold seeds ``seed .. seed+repeats-1``)
+            behind the corrected t-test of differences (:mod:`trainer.protocol.cvtest`).
         baseline: condition every other one is compared with.
         primary_metric: the metric the verdict is read from (``probe.metric``).
         probes: probe settings.
@@ -51,6 +55,7 @@ class EvaluationConfig:
     folds: int = DEFAULT_FOLDS
     resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
+    repeats: int = DEFAULT_REPEATS
     baseline: str = "baseline"
     primary_metric: str = "knn.balanced_accuracy"
     probes: ProbeConfig = field(default_factory=ProbeConfig)
@@ -60,6 +65,8 @@ class EvaluationConfig:
             raise ValueError(f"folds must be at least 2, got {self.folds}")
         if self.resamples < 1000:
             raise ValueError(f"resamples must be at least 1000 for a 95% CI, got {self.resamples}")
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {self.repeats}")
 
 
 def verdict_of(difference: Mapping[str, Any], metric: str, n_cases: int) -> dict[str, Any]:
@@ -118,13 +125,26 @@ def evaluate_probabilities(
     config: EvaluationConfig,
     *,
     folds: NDArray[np.int64] | None = None,
+    fold_scores: Mapping[str, Mapping[str, NDArray[np.float64]]] | None = None,
+    test_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Metrics, CIs, paired differences and verdicts from out-of-fold probabilities.
+
+    Each condition's metrics get case-level stratified bootstrap CIs of ``probabilities``. The
+    differences to the baseline come from the corrected resampled t-test on ``fold_scores`` when
+    given (probes refitted in every fold of every repetition: what :func:`evaluate_conditions`
+    does), else from the paired bootstrap on the shared resamples, which treats the predictions as
+    fixed (right for fixed models, e.g. readers or an already fitted head scored on the same cases).
 
     Args:
         probabilities: condition -> probe -> (n, C) probabilities, all on the same n cases.
         y: (n,) labels 0..C-1. classes: C names. folds: (n,) fold per case (for the report).
+        fold_scores: condition -> ``probe.metric`` -> (J,) metric on each test fold of every
+            repetition, folds in the same order for every condition.
+        test_fraction: mean n_test / n_train of those folds (needed with ``fold_scores``).
     """
+    if fold_scores is not None and test_fraction is None:
+        raise ValueError("fold_scores need the folds' test_fraction")
     idx = stratified_indices(y, config.resamples, seed=config.seed)
     observed = np.arange(y.shape[0])[None, :]
     conditions: dict[str, dict[str, Any]] = {}
@@ -150,13 +170,23 @@ def evaluate_probabilities(
         for cond in samples:
             if cond == base:
                 continue
-            differences[cond] = {
-                key: paired_difference(
-                    points[cond][key] - points[base][key], samples[cond][key], samples[base][key]
-                ).to_dict()
-                for key in samples[cond]
-                if key in samples[base]
-            }
+            if fold_scores is not None and cond in fold_scores and base in fold_scores:
+                a, b = fold_scores[cond], fold_scores[base]
+                # Degrees of freedom: independent repetitions - 1 (cvtest module docstring).
+                dof = config.repeats - 1 if config.repeats > 1 else config.folds - 1
+                differences[cond] = {
+                    key: corrected_difference(a[key] - b[key], float(test_fraction or 0.0), dof).to_dict()
+                    for key in a
+                    if key in b
+                }
+            else:
+                differences[cond] = {
+                    key: paired_difference(
+                        points[cond][key] - points[base][key], samples[cond][key], samples[base][key]
+                    ).to_dict()
+                    for key in samples[cond]
+                    if key in samples[base]
+                }
             if config.primary_metric in differences[cond]:
                 verdicts[cond] = verdict_of(
                     differences[cond][config.primary_metric], config.primary_metric, n
@@ -168,6 +198,7 @@ def evaluate_probabilities(
         "problems": [],
         "n_cases": n,
         "n_folds": config.folds,
+        "n_repeats": config.repeats if fold_scores is not None else 1,
         "classes": list(classes),
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "baseline": base if base in samples else None,
@@ -184,7 +215,14 @@ def evaluate_probabilities(
             "cv": "stratified group k-fold (group: patient key, else image content hash)",
             "folds": config.folds,
             "bootstrap": f"case-level stratified, {config.resamples} resamples, 95% percentile CI",
-            "paired": "differences on shared resamples; two-sided bootstrap p-value",
+            "paired": (
+                f"corrected resampled t-test (Nadeau-Bengio) over {config.repeats} x {config.folds}-fold "
+                "cross-validation, probes refitted in every fold; mean per-fold difference, 95% t CI "
+                "on repeats - 1 degrees of freedom"
+                if fold_scores is not None
+                else "differences on shared resamples of fixed predictions; two-sided bootstrap p-value"
+            ),
+            "repeats": config.repeats if fold_scores is not None else 1,
             "seed": config.seed,
             "probes": asdict(config.probes),
         },
@@ -231,18 +269,42 @@ def evaluate_conditions(
     present = [c for c in names if c in set(lab)]
     class_index = {c: i for i, c in enumerate(present)}
     y = np.array([class_index[c] for c in lab], dtype=np.int64)
-    folds = assign_folds([keys[i] for i in labelled], lab, cfg.folds, groups=grp, seed=cfg.seed)
+    label_keys = [keys[i] for i in labelled]
     rows = np.asarray(labelled)
+    x_of = {cond: np.asarray(x, dtype=np.float64)[rows] for cond, x in features.items()}
+    probabilities: dict[str, dict[str, NDArray[np.float64]]] = {cond: {} for cond in x_of}
+    scores: dict[str, dict[str, list[NDArray[np.float64]]]] = {cond: {} for cond in x_of}
+    fractions: list[float] = []
+    first: NDArray[np.int64] | None = None
     # Probe fits are small matrix products: one BLAS thread is faster than several contending ones
     # (measured 3x on a loaded 2-core machine).
     with threadpool_limits(1):
-        probabilities = {
-            cond: {
-                probe: out_of_fold(probe, np.asarray(x)[rows], y, folds, len(present), cfg.probes)
-                for probe in PROBES
-            }
-            for cond, x in features.items()
+        for r in range(cfg.repeats):
+            # Every repetition is content-keyed too: the same folds for every condition and dataset.
+            folds = assign_folds(label_keys, lab, cfg.folds, groups=grp, seed=cfg.seed + r)
+            if first is None:
+                first = folds
+            sizes = np.bincount(folds, minlength=cfg.folds).astype(np.float64)
+            fractions.extend((sizes / (sizes.sum() - sizes)).tolist())
+            for cond, x in x_of.items():
+                for probe in PROBES:
+                    probs = out_of_fold(probe, x, y, folds, len(present), cfg.probes)
+                    if r == 0:
+                        probabilities[cond][probe] = probs
+                    for name, values in fold_metrics(probs, y, folds, present).items():
+                        scores[cond].setdefault(f"{probe}.{name}", []).append(values)
+        fold_scores = {
+            cond: {key: np.concatenate(parts) for key, parts in by_key.items()}
+            for cond, by_key in scores.items()
         }
-        report = evaluate_probabilities(probabilities, y, present, cfg, folds=folds)
+        report = evaluate_probabilities(
+            probabilities,
+            y,
+            present,
+            cfg,
+            folds=first,
+            fold_scores=fold_scores,
+            test_fraction=float(np.mean(fractions)),
+        )
     report["n_unlabelled"] = len(labels) - len(labelled)
     return report

@@ -59,3 +59,52 @@ def test_fleiss_kappa_reference_values() -> None:
     assert got["kappa"]["kind"] == "fleiss" and got["kappa"]["n_cases"] == 6
     with pytest.raises(ValueError):
         fleiss_kappa(np.array([[2, 0], [1, 0]]))
+
+
+def test_target_finding_turns_multi_label_imports_into_one_binary_question() -> None:
+    """EGD-CXR finding/CheXpert columns (1/0/-1) and REFLACX certainties (0-5) -> finding / no finding."""
+    from trainer.protocol.labels import FindingTarget, resolve_finding_labels
+
+    target = FindingTarget("Pleural effusion", threshold=3.0)
+    attributes = {
+        1: {"egd-cxr": {"condition": "CHF", "chexpert": {"Pleural_Effusion": 1}, "label": "CHF"}},
+        2: {"egd-cxr": {"chexpert": {"pleural effusion": 0}}},
+        3: {"egd-cxr": {"chexpert": {"Pleural Effusion": -1}}},  # uncertain: readers decide
+        4: None,
+        5: None,
+    }
+    readings = {
+        3: {"a": {"reflacx": {"certainty": {"Pleural effusion": 4.0}}}},
+        4: {
+            "a": {"reflacx": {"certainty": {"Pleural effusion": 2.0, "Atelectasis": 5.0}}},
+            "b": {"reflacx": {"certainty": {"Pleural effusion": 1.0}}},
+            "c": {"reflacx": {"certainty": {"Pleural effusion": 3.0}}},
+        },
+        5: {"a": {"reflacx": {"certainty": {"Atelectasis": 5.0}}}},  # phase without the finding
+    }
+    labels, summary = resolve_finding_labels(target, attributes, readings)
+    assert {c: (r.label, r.source) for c, r in labels.items()} == {
+        1: ("Pleural effusion", "dataset"),
+        2: ("no Pleural effusion", "dataset"),
+        3: ("Pleural effusion", "readers"),
+        4: ("no Pleural effusion", "readers"),
+        5: (None, "none"),
+    }
+    assert summary.target is not None and summary.target["labelled_cases"] == 4
+    assert summary.problems == []
+
+
+def test_target_finding_nobody_rated_says_which_findings_exist() -> None:
+    from trainer.protocol.labels import FindingTarget, resolve_finding_labels
+
+    labels, summary = resolve_finding_labels(
+        FindingTarget("Edema"),
+        {1: {"egd-cxr": {"chexpert": {"Cardiomegaly": 1}}}},
+        {1: {"a": {"reflacx": {"certainty": {"Atelectasis": 4.0}}}}},
+    )
+    assert all(r.label is None for r in labels.values())
+    assert summary.problems == [
+        "no imported label rates the target finding 'Edema' (looked for EGD-CXR finding/CheXpert "
+        "columns and REFLACX certainty labels); findings present: Atelectasis, Cardiomegaly"
+    ]
+    assert summary.to_dict()["problems"] == summary.problems
