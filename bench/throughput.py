@@ -1,4 +1,4 @@
-"""Benchmark: McGIP training throughput against a plain torchvision ResNet-50 step (``mcgip bench throughput``).
+"""Benchmark: McGIP training throughput vs a plain torchvision ResNet-50 step (``mcgip bench throughput``).
 
 One run builds McGIP (MoCo v2 with gaze positives over ``--cases`` cases, ResNet-50, the GPU
 config's 224 px, AMP bf16 on CUDA, channels-last) and a plain supervised torchvision ResNet-50
@@ -132,9 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b = args.batch
     print(f"  McGIP                 {r['mcgip'] * 1e3:9.1f} ms/step  {b / r['mcgip']:9.1f} cases/s")
     print(f"  plain ResNet-50 (B)   {r['plain'] * 1e3:9.1f} ms/step  {b / r['plain']:9.1f} cases/s")
-    print(
-        f"  plain ResNet-50 (2B)  {r['plain_views'] * 1e3:9.1f} ms/step  {2 * b / r['plain_views']:9.1f} images/s"
-    )
+    views = r["plain_views"]
+    print(f"  plain ResNet-50 (2B)  {views * 1e3:9.1f} ms/step  {2 * b / views:9.1f} images/s")
     verdict = "PASS" if r["ratio"] >= TARGET else "FAIL"
     print(
         f"target McGIP throughput >= {TARGET:.2f}x plain ResNet-50 on the same batch: {verdict} "
