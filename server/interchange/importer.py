@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from server.interchange.cases import CaseImage
@@ -302,27 +303,33 @@ class _Batch:
         if self.samples >= BATCH_SAMPLES:
             self.write()
 
+    def _insert_sessions(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert the sessions; their ids in the order of ``rows``."""
+        stmt = insert(ReadingSession).returning(ReadingSession.id, sort_by_parameter_order=True)
+        return list(self.session.scalars(stmt, rows))
+
     def write(self) -> None:
         if not self.items:
             return
         session, report = self.session, self.report
-        readings = [
-            ReadingSession(
-                case_id=case_id,
-                reader_id=reader_id,
-                source=record.source,
-                source_info=record.source_info,
-                display_info=record.display_info,
-                status=SessionStatus.open,
+        # Core-style bulk statements (one INSERT and one UPDATE per batch, ids returned in
+        # parameter order): the ORM's per-object bookkeeping cost more than the database work.
+        rows = [
+            {
+                "case_id": case_id,
+                "reader_id": reader_id,
+                "source": record.source,
+                "source_info": record.source_info,
+                "display_info": record.display_info,
+                "status": SessionStatus.open,
                 **({"started_at": record.started_at} if record.started_at is not None else {}),
-            )
+            }
             for record, case_id, reader_id in self.items
         ]
-        session.add_all(readings)
-        session.flush()
+        ids = self._insert_sessions(rows)
         frames = [
-            FrameIn(reading.id, reader_id, seq, record.samples[start : start + CHUNK_SAMPLES])
-            for reading, (record, _, reader_id) in zip(readings, self.items, strict=True)
+            FrameIn(session_id, reader_id, seq, record.samples[start : start + CHUNK_SAMPLES])
+            for session_id, (record, _, reader_id) in zip(ids, self.items, strict=True)
             for seq, start in enumerate(range(0, record.samples.shape[0], CHUNK_SAMPLES))
         ]
         results = store_frames(session, frames, optimistic=True)
@@ -330,15 +337,15 @@ class _Batch:
         if failed:
             # Cannot happen for sessions created above; refuse rather than store a partial session.
             raise RuntimeError(f"chunk not stored ({failed[0].code}: {failed[0].detail})")
-        for reading, (record, case_id, reader_id) in zip(readings, self.items, strict=True):
-            # Chunk counters were updated by SQL: reload them when read, never write stale ones.
-            session.expire(reading, ["sample_count", "chunk_count"])
-            reading.status = SessionStatus.finished
-            reading.finished_at = record.finished_at or utcnow()
+        finished = []
+        for session_id, (record, case_id, reader_id) in zip(ids, self.items, strict=True):
+            # Chunk counters were updated by SQL; only the status and end time are set here.
+            end = record.finished_at or utcnow()
+            finished.append({"id": session_id, "status": SessionStatus.finished, "finished_at": end})
             if record.label is not None:
                 session.add(
                     DiagnosisLabel(
-                        session_id=reading.id,
+                        session_id=session_id,
                         case_id=case_id,
                         reader_id=reader_id,
                         label=record.label.label,
@@ -349,7 +356,7 @@ class _Batch:
                 )
             session.add_all(
                 SessionEvent(
-                    session_id=reading.id,
+                    session_id=session_id,
                     kind=e.kind,
                     t_ms=e.t_ms,
                     t_end_ms=e.t_end_ms,
@@ -358,13 +365,11 @@ class _Batch:
                 )
                 for e in record.events
             )
-            report.created.append(reading.id)
-            report.session_ids[record.key] = reading.id
+            report.created.append(session_id)
+            report.session_ids[record.key] = session_id
             report.samples += int(record.samples.shape[0])
             report.events += len(record.events)
+        session.execute(update(ReadingSession), finished)
         session.flush()
-        # Written: let the ORM forget the rows so a long import does not keep them all.
-        for reading in readings:
-            session.expunge(reading)
         self.items = []
         self.samples = 0
