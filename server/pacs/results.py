@@ -19,7 +19,6 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from sqlalchemy import select
 
-from server.cases.service import PIXELS_FILE
 from server.datasets.settings import DatasetSettings
 from server.db import Database
 from server.exceptions import DomainError
@@ -93,15 +92,7 @@ def _predictions(
             for img in session.scalars(select(StoredImage).where(StoredImage.case_id.in_(case_ids)))
         }
         name = f"McGIP model {model.version.id} v{model.version.version}"
-    items = [
-        predict.PredictInput(
-            case_id=cid,
-            pixels_path=blobs.path(f"{images[cid].storage_dir}/{PIXELS_FILE}"),
-            invert=images[cid].invert,
-        )
-        for cid in case_ids
-        if cid in images
-    ]
+    items = [predict.stored_input(blobs, cid, images[cid]) for cid in case_ids if cid in images]
     out = {}
     for entry in predict.run_predictions(model, items, max_pixels):
         label = str(entry["label"])

@@ -25,7 +25,7 @@ from server.exceptions import Conflict, Invalid, NotFound
 from server.imaging.detect import ImageFormat, detect_format
 from server.imaging.dicom_image import decode_first_frame, read_dataset
 from server.imaging.raster import decode_raster
-from server.models import Case, ModelVersion, User
+from server.models import Case, ModelVersion, StoredImage, User
 from server.registry import embedding, versions
 from server.registry.artifacts import EXPORT_FILES, HEAD_FILE
 from server.registry.batcher import MicroBatcher
@@ -159,15 +159,19 @@ def case_inputs(session: Session, blobs: BlobStore, user: User, case_ids: list[i
         case: Case = visible_case(session, user, case_id)
         if case.image is None:
             raise NotFound(f"case {case_id} has no stored image")
-        out.append(
-            PredictInput(
-                case_id=case_id,
-                pixels_path=blobs.path(f"{case.image.storage_dir}/{PIXELS_FILE}"),
-                invert=embedding.shown_inverted(case.image),
-                content_sha256=case.image.sha256,
-            )
-        )
+        out.append(stored_input(blobs, case_id, case.image))
     return out
+
+
+def stored_input(blobs: BlobStore, case_id: int, image: StoredImage) -> PredictInput:
+    """The input of a stored case's image, shown as the reader sees it (MONOCHROME1 or a negative
+    rescale slope inverts): the one way every caller (predict API, PACS results) builds it."""
+    return PredictInput(
+        case_id=case_id,
+        pixels_path=blobs.path(f"{image.storage_dir}/{PIXELS_FILE}"),
+        invert=embedding.shown_inverted(image),
+        content_sha256=image.sha256,
+    )
 
 
 def _decode_upload(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool]:

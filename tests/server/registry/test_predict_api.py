@@ -12,10 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from scipy.special import softmax
+from sqlalchemy import select
 
 from server.app import create_app
 from server.db import Database
-from server.models import Assignment
+from server.models import Assignment, StoredImage
+from server.pacs.results import _predictions as pacs_predictions
 from server.registry.pool import PoolFull, PredictPool
 from server.settings import Settings
 from server.storage import BlobStore
@@ -47,9 +49,9 @@ def model_id(db: Database, settings: Settings, data: TinyDataset) -> int:
     return make_diagnosis_version(db, BlobStore(settings.blob_dir), data.dataset_id, active=True)
 
 
-def expected(values: np.ndarray) -> np.ndarray:
+def expected(values: np.ndarray, invert: bool = False) -> np.ndarray:
     """The tiny graph in numpy on the shared preprocessing: softmax((pool(x) W H + b) / T)."""
-    x = model_input(values, PreprocessSpec(size=SIZE))[0]
+    x = model_input(values, PreprocessSpec(size=SIZE), invert=invert)[0]
     pooled = x.reshape(4, 4, 4, 4).mean(axis=(1, 3)).reshape(-1)
     w, h, b = diagnosis_weights()
     return softmax(((pooled @ w) @ h + b) / TEMPERATURE)
@@ -233,3 +235,22 @@ def test_openapi_documents_predict(app_client: TestClient) -> None:
     op = app_client.get("/openapi.json").json()["paths"]["/api/models/{version}/predict"]["post"]
     assert {"application/json", "multipart/form-data"} <= set(op["requestBody"]["content"])
     assert {"200", "404", "409", "413", "415", "422", "503"} <= set(op["responses"])
+
+
+def test_pacs_results_score_a_case_as_the_predict_api_does(
+    app_client: TestClient, auth: Auth, model_id: int, data: TinyDataset, settings: Settings, db: Database
+) -> None:
+    """A negative rescale slope shows high values dark: the SR's prediction must see the same image."""
+    case_id = data.case_ids[2]
+    with db.session() as session:
+        image = session.scalars(select(StoredImage).where(StoredImage.case_id == case_id)).one()
+        image.value_scale = -abs(image.value_scale)
+    api = app_client.post("/api/models/active/predict", json={"case_id": case_id}, headers=auth("admin"))
+    assert api.status_code == 200, api.text
+    values, _ = read_values(BlobStore(settings.blob_dir).path(f"images/{case_id}/pixels16.png"))
+    inverted = expected(values, invert=True)
+    assert np.abs(inverted - expected(values)).max() > 1e-3  # the test can tell the two apart
+    assert np.abs(np.array([api.json()["probabilities"][c] for c in CLASSES]) - inverted).max() <= 1e-5
+    sent = pacs_predictions(db, BlobStore(settings.blob_dir), data.dataset_id, [case_id], 10**8)[case_id]
+    assert sent.label == api.json()["label"]
+    assert sent.probability == pytest.approx(api.json()["probabilities"][sent.label], abs=1e-6)
