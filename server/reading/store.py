@@ -21,13 +21,13 @@ with ``optimistic=False``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, select, tuple_, update
+from sqlalchemy import BigInteger, Connection, Dialect, Integer, Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -73,33 +73,86 @@ DUPLICATE = FrameResult()
 INSERTED = FrameResult(inserted=True)
 
 
-def _dialect(executor: Executor) -> str:
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    return bind.dialect.name
-
-
-def _reliable_multi_rowcount(executor: Executor) -> bool:
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    return bool(bind.dialect.supports_sane_multi_rowcount)
-
-
 def lock_sessions(executor: Executor, session_ids: Sequence[int]) -> dict[int, tuple[SessionStatus, int]]:
     """Lock the given reading sessions for the rest of the transaction.
 
     Returns:
         session id -> (status, reader_id) for the sessions that exist.
     """
-    table = _SESSIONS
+    conn = _connection(executor)
     ids = sorted(set(session_ids))
-    query = select(table.c.id, table.c.status, table.c.reader_id).where(table.c.id.in_(ids))
-    if _dialect(executor) == "sqlite":
+    # Padded to a power of two by repeating the last id, so few distinct statements are rendered.
+    width = 1 << (len(ids) - 1).bit_length() if ids else 1
+    padded = ids + [ids[-1]] * (width - len(ids)) if ids else [0]
+    values = {f"id_{i}": sid for i, sid in enumerate(padded)}
+    if conn.dialect.name == "sqlite":
         # A write as the first statement takes SQLite's database write lock (waiting up to the busy
         # timeout) before anything is read, so the status read below cannot go stale.
-        executor.execute(update(table).where(table.c.id.in_(ids)).values(chunk_count=table.c.chunk_count))
+        touch = _rendered(conn.dialect, "touch", width)
+        conn.exec_driver_sql(touch.sql, touch.params(values))
+    # On PostgreSQL: row locks in id order, so concurrent writers never deadlock on each other.
+    query = _rendered(conn.dialect, "lock", width)
+    rows = conn.exec_driver_sql(query.sql, query.params(values)).all()
+    # The status column stores the member's name (a non-native Enum).
+    return {int(sid): (SessionStatus[status], int(reader_id)) for sid, status, reader_id in rows}
+
+
+def _connection(executor: Executor) -> Connection:
+    """The Core connection of ``executor``'s transaction (an ORM session is flushed first)."""
+    if isinstance(executor, Session):
+        executor.flush()
+        return executor.connection()
+    return executor
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """A statement rendered once for a dialect, run with plain driver parameters.
+
+    Ingest runs these a few hundred times a second; SQLAlchemy's per-execution compilation cache
+    lookup and parameter processing would cost more than the database work.
+    """
+
+    sql: str
+    #: Parameter names in positional order, or None when the driver takes named parameters.
+    order: tuple[str, ...] | None
+
+    def params(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        if self.order is None:
+            return dict(values)
+        return tuple(values[name] for name in self.order)
+
+
+@lru_cache(maxsize=64)
+def _rendered(dialect: Dialect, kind: str, width: int = 0) -> _Rendered:
+    """The statement ``kind`` for ``dialect``.
+
+    ``touch`` and ``lock`` take ``width`` session ids ``id_0``...; ``counters`` adds ``b_samples`` and
+    ``b_chunks`` to the counters of session ``b_id``.
+    """
+    table = _SESSIONS
+    ids = [bindparam(f"id_{i}", type_=Integer) for i in range(width)]
+    stmt: Any
+    if kind == "touch":
+        stmt = update(table).where(table.c.id.in_(ids)).values(chunk_count=table.c.chunk_count)
+    elif kind == "lock":
+        stmt = select(table.c.id, table.c.status, table.c.reader_id).where(table.c.id.in_(ids))
+        if dialect.name != "sqlite":
+            stmt = stmt.order_by(table.c.id).with_for_update()
+    elif kind == "counters":
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id", type_=Integer))
+            .values(
+                sample_count=table.c.sample_count + bindparam("b_samples", type_=BigInteger),
+                chunk_count=table.c.chunk_count + bindparam("b_chunks", type_=Integer),
+            )
+        )
     else:
-        # Row locks in id order, so concurrent writers never deadlock on each other.
-        query = query.order_by(table.c.id).with_for_update()
-    return {row.id: (SessionStatus(row.status), row.reader_id) for row in executor.execute(query)}
+        raise ValueError(f"unknown statement {kind!r}")
+    compiled = stmt.compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return _Rendered(sql=compiled.string, order=order)
 
 
 _INSERT_COLUMNS = (
@@ -139,9 +192,8 @@ def _compiled_insert(dialect: Dialect) -> _CompiledInsert:
     return _CompiledInsert(sql=compiled.string, positional=positional, received_at=process)
 
 
-def _insert_rows(executor: Executor, rows: list[tuple[Any, ...]]) -> int:
+def _insert_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     """Insert chunk rows (``_INSERT_COLUMNS`` order, without received_at); returns rows inserted."""
-    conn = executor.connection() if isinstance(executor, Session) else executor
     compiled = _compiled_insert(conn.dialect)
     received = compiled.received_at(utcnow())
     params: list[Any]
@@ -152,7 +204,7 @@ def _insert_rows(executor: Executor, rows: list[tuple[Any, ...]]) -> int:
     return int(conn.exec_driver_sql(compiled.sql, params).rowcount)
 
 
-def _stored_keys(executor: Executor, keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
+def _stored_keys(executor: Connection, keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which (session_id, seq) pairs of ``keys`` are already stored."""
     found: set[tuple[int, int]] = set()
     ordered = sorted(keys)
@@ -196,7 +248,8 @@ def store_frames(
     """
     if not frames:
         return []
-    sessions = lock_sessions(executor, [f.session_id for f in frames])
+    conn = _connection(executor)
+    sessions = lock_sessions(conn, [f.session_id for f in frames])
     results: list[FrameResult | None] = [None] * len(frames)
     rows: list[tuple[Any, ...]] = []
     first_index: dict[tuple[int, int], int] = {}
@@ -216,14 +269,14 @@ def store_frames(
         rows.append(
             (frame.session_id, frame.seq, n, t_first, t_last, ENCODING_F64_ROWS, encode(frame.samples))
         )
-    optimistic = optimistic and _reliable_multi_rowcount(executor)
+    optimistic = optimistic and bool(conn.dialect.supports_sane_multi_rowcount)
     if not optimistic and rows:
         # Sessions are locked, so what is stored now stays exactly what is stored until commit.
-        stored = _stored_keys(executor, set(first_index))
+        stored = _stored_keys(conn, set(first_index))
         rows = [row for row in rows if (row[0], row[1]) not in stored]
     inserted = {(row[0], row[1]) for row in rows}
     if rows:
-        count = _insert_rows(executor, rows)
+        count = _insert_rows(conn, rows)
         if optimistic and count != len(rows):
             raise ResendsFound(f"{len(rows) - count} of {len(rows)} frames were already stored")
     added: dict[int, list[int]] = {}
@@ -236,14 +289,10 @@ def store_frames(
         else:
             results[i] = DUPLICATE
     if added:
-        table = _SESSIONS
-        executor.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                sample_count=table.c.sample_count + bindparam("b_samples"),
-                chunk_count=table.c.chunk_count + bindparam("b_chunks"),
-            ),
-            [{"b_id": sid, "b_samples": s, "b_chunks": c} for sid, (s, c) in added.items()],
-        )
+        counters = _rendered(conn.dialect, "counters")
+        params = [
+            counters.params({"b_id": sid, "b_samples": n_samples, "b_chunks": n_chunks})
+            for sid, (n_samples, n_chunks) in sorted(added.items())
+        ]
+        conn.exec_driver_sql(counters.sql, params)
     return [r if r is not None else DUPLICATE for r in results]

@@ -21,9 +21,9 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -46,12 +46,10 @@ class WriterOverloaded(Exception):
     """The queue is full; the frame was not taken."""
 
 
-@dataclass
-class _Pending:
+class _Pending(NamedTuple):
     frame: FrameIn
     loop: asyncio.AbstractEventLoop
     callback: Callback
-    submitted: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -80,8 +78,11 @@ class GazeWriter:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.db = db
         self.max_batch = max_batch
+        self.max_queue = max_queue
         self.stats = WriterStats()
-        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_queue)
+        # A SimpleQueue hands items over without a Python-level lock and condition: the event loop
+        # submits thousands of frames a second and must not wait on the writer thread's lock.
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
         self._checkpointer: threading.Thread | None = None
@@ -126,10 +127,9 @@ class GazeWriter:
         """
         if not self.running:
             raise RuntimeError("gaze writer is not running")
-        try:
-            self._queue.put_nowait(_Pending(frame, loop, callback))
-        except queue.Full:
-            raise WriterOverloaded("gaze writer queue is full") from None
+        if self._queue.qsize() >= self.max_queue:
+            raise WriterOverloaded("gaze writer queue is full")
+        self._queue.put(_Pending(frame, loop, callback))
 
     # ---- writer thread ---------------------------------------------------------------------------
 
