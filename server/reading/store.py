@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import BigInteger, Connection, Dialect, Integer, Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,9 +42,8 @@ _CHUNKS = cast(Table, GazeChunk.__table__)
 _KEYS_PER_QUERY = 400
 
 
-@dataclass(frozen=True)
-class FrameIn:
-    """One frame to store for ``reader_id`` (the authenticated writer)."""
+class FrameIn(NamedTuple):
+    """One frame to store for ``reader_id`` (the authenticated writer; a named tuple, built per frame)."""
 
     session_id: int
     reader_id: int
