@@ -165,16 +165,18 @@ class GazeWriter:
 
     def _write(self, batch: list[_Pending]) -> list[FrameResult]:
         frames = [p.frame for p in batch]
+        # Any failure (not only the database's): an exception must never end the writer thread,
+        # which would leave every later frame unacknowledged.
         try:
             return self._commit(frames)
-        except SQLAlchemyError:
+        except Exception:
             logger.exception("gaze batch of %d frames failed; retrying frame by frame", len(frames))
         # One bad frame (or a transient failure) must not cost the others: retry each on its own.
         results = []
         for frame in frames:
             try:
                 results.extend(self._commit([frame]))
-            except SQLAlchemyError:
+            except Exception:
                 logger.exception("gaze frame %s/%s could not be stored", frame.session_id, frame.seq)
                 self.stats.failures += 1
                 results.append(UNAVAILABLE)
