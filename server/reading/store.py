@@ -38,6 +38,8 @@ Executor = Session | Connection
 
 _SESSIONS = cast(Table, ReadingSession.__table__)
 _CHUNKS = cast(Table, GazeChunk.__table__)
+#: Session ids per locking statement (bound parameters stay far below every backend's limit).
+_IDS_PER_STATEMENT = 512
 #: Keys per lookup of stored seqs (two bound parameters each; well under every backend's limit).
 _KEYS_PER_QUERY = 400
 
@@ -80,20 +82,23 @@ def lock_sessions(executor: Executor, session_ids: Sequence[int]) -> dict[int, t
     """
     conn = _connection(executor)
     ids = sorted(set(session_ids))
-    # Padded to a power of two by repeating the last id, so few distinct statements are rendered.
-    width = 1 << (len(ids) - 1).bit_length() if ids else 1
-    padded = ids + [ids[-1]] * (width - len(ids)) if ids else [0]
-    values = {f"id_{i}": sid for i, sid in enumerate(padded)}
-    if conn.dialect.name == "sqlite":
-        # A write as the first statement takes SQLite's database write lock (waiting up to the busy
-        # timeout) before anything is read, so the status read below cannot go stale.
-        touch = _rendered(conn.dialect, "touch", width)
-        conn.exec_driver_sql(touch.sql, touch.params(values))
-    # On PostgreSQL: row locks in id order, so concurrent writers never deadlock on each other.
-    query = _rendered(conn.dialect, "lock", width)
-    rows = conn.exec_driver_sql(query.sql, query.params(values)).all()
-    # The status column stores the member's name (a non-native Enum).
-    return {int(sid): (SessionStatus[status], int(reader_id)) for sid, status, reader_id in rows}
+    found: dict[int, tuple[SessionStatus, int]] = {}
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        part = ids[start : start + _IDS_PER_STATEMENT]
+        # Padded to a power of two by repeating the last id, so few distinct statements are rendered.
+        width = 1 << (len(part) - 1).bit_length()
+        values = {f"id_{i}": sid for i, sid in enumerate(part + [part[-1]] * (width - len(part)))}
+        if conn.dialect.name == "sqlite":
+            # A write as the first statement takes SQLite's database write lock (waiting up to the
+            # busy timeout) before anything is read, so the status read below cannot go stale.
+            touch = _rendered(conn.dialect, "touch", width)
+            conn.exec_driver_sql(touch.sql, touch.params(values))
+        # On PostgreSQL: row locks in id order, so concurrent writers never deadlock on each other.
+        query = _rendered(conn.dialect, "lock", width)
+        for sid, status, reader_id in conn.exec_driver_sql(query.sql, query.params(values)):
+            # The status column stores the member's name (a non-native Enum).
+            found[int(sid)] = (SessionStatus[status], int(reader_id))
+    return found
 
 
 def _connection(executor: Executor) -> Connection:

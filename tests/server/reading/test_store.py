@@ -119,3 +119,24 @@ def test_refusals_leave_no_rows(reading: Reading, db: Database, users: Users) ->
             select(ReadingSession.id, ReadingSession.chunk_count).order_by(ReadingSession.id)
         )
         assert {r[0]: r[1] for r in counts} == {sid: 2, closed: 0}
+
+
+def test_a_batch_for_more_sessions_than_one_statement_holds(
+    reading: Reading, db: Database, users: Users
+) -> None:
+    """Session ids are locked in statements of at most 512: a batch spanning 1,300 ids still sees all."""
+    sids = [int(reading.open_session()["id"]) for _ in range(3)]
+    with db.session() as session:
+        row = session.get(ReadingSession, sids[1])
+        assert row is not None
+        row.status = SessionStatus.finished
+    unknown = range(10_000, 11_297)  # sorted after the real ids: three statements
+    batch = [*frames_for(sids[0], users.reader.id, range(1))]
+    batch += [FrameIn(sid, users.reader.id, 0, batch[0].samples) for sid in (*unknown, sids[1], sids[2])]
+    with db.engine.begin() as conn:
+        results = store_frames(conn, batch)
+    codes = [r.code for r in results]
+    assert codes[0] is None and codes[-1] is None and codes[-2] == "session_closed"
+    assert set(codes[1:-2]) == {"unknown_session"}
+    with db.session() as session:
+        assert session.scalar(select(func.count(GazeChunk.id))) == 2
