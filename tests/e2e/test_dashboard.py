@@ -124,6 +124,9 @@ def test_admin_retrains_watches_promotes_and_runs_the_onnx_export(
     page.wait_for_function("() => !!document.querySelector('#pair-totals dd')")
     shown_pairs = int(page.locator("#pair-totals dt:text-is('Pairs') + dd").inner_text().replace(",", ""))
     assert shown_pairs >= pairs["pairs"] > 0  # mining may have added more since
+    if pairs["label_precision"] is not None:  # the demo's cases are labelled: precision against chance
+        precision = page.locator("#pair-totals dt:text-is('Pair precision (labels)') + dd").inner_text()
+        assert "labelled pairs (chance " in precision or "no positive pair joins" in precision
 
     # Server-side validation: the 422's message appears next to the field that caused it.
     page.select_option("#train-method", "simclr")

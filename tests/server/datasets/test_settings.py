@@ -107,3 +107,19 @@ def test_stored_reads_a_bad_key_as_its_default() -> None:
     settings = DatasetSettings.stored({"metric": "nope", "colour": "red", "top_k": 5, "retrain": {"x": 1}})
     assert settings == DatasetSettings(top_k=5)
     assert DatasetSettings.stored([1, 2]) == DatasetSettings()  # type: ignore[arg-type]
+
+
+def test_label_target_setting_is_typed_and_becomes_a_finding_target() -> None:
+    from server.datasets.snapshot import label_target
+
+    assert label_target(DatasetSettings()) is None
+    settings = DatasetSettings.model_validate({"labels": {"target_finding": "Pleural effusion"}})
+    target = label_target(settings)
+    assert target is not None and (target.positive, target.negative, target.threshold) == (
+        "Pleural effusion",
+        "no Pleural effusion",
+        3.0,
+    )
+    for bad in ({"certainty_threshold": 6}, {"target_finding": ""}, {"finding": "Edema"}):
+        with pytest.raises(ValidationError):
+            DatasetSettings.model_validate({"labels": bad})

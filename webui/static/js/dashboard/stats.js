@@ -56,13 +56,22 @@ export async function loadPairs(datasetId, metric) {
   select.replaceChildren(...metrics.map((m) => el('option', { value: m }, m)));
   select.value = s.metric;
   const c = s.coverage;
-  fillStats(document.getElementById('pair-totals'), [
+  const totals = [
     ['Pairs', s.pairs.toLocaleString()],
     ['Positives', `${s.positives.toLocaleString()} (threshold ${s.threshold})`],
     ['Coverage', `${fmtPercent(c.fraction_with_positive)} of ${c.cases} cases have a positive`],
     ['Cases in a pair', c.cases_with_pair],
     ['Cases read', c.cases_with_finished_session],
-  ]);
+  ];
+  const lp = s.label_precision;
+  if (lp) {
+    // Only where labels exist: how often positives join same-label cases, against chance.
+    totals.push(['Pair precision (labels)', lp.same_label === null
+      ? `no positive pair joins two labelled cases (chance ${fmtPercent(lp.base_rate)})`
+      : `${fmtPercent(lp.same_label)} same-label of ${lp.n_pairs} labelled pairs (chance ${fmtPercent(lp.base_rate)})`]);
+    totals.push(['Positives per case', lp.positives_per_case.toFixed(2)]);
+  }
+  fillStats(document.getElementById('pair-totals'), totals);
   barChart('chart-similarity', binLabels(s.similarity.edges), [
     { label: 'positive', data: s.positive_similarity.counts },
     { label: 'other', data: s.similarity.counts.map((n, i) => n - s.positive_similarity.counts[i]) },
