@@ -159,3 +159,33 @@ def test_stats_are_for_admins_and_known_datasets(app_client: TestClient, auth: A
         missing = app_client.get(path, params={"dataset_id": 987654}, headers=auth("admin"))
         assert missing.status_code == 404 and "987654" in missing.json()["detail"]
     assert app_client.get("/api/stats/pairs", headers=auth("admin")).status_code == 422
+
+
+def test_label_precision_follows_the_target_finding(
+    app_client: TestClient, auth: Auth, db: Database, users: Users
+) -> None:
+    """With labels.target_finding, imported finding columns and REFLACX certainties give the labels."""
+    from server.models import DiagnosisLabel
+
+    ds, (c1, c2, c3) = make_dataset(db, "finding", 3, settings={"labels": {"target_finding": "Edema"}})
+    add_pair(db, ds, c1, c2, 0.95, positive=True)
+    add_pair(db, ds, c1, c3, 0.93, positive=True)
+    with db.session() as session:
+        for cid, flag in ((c1, 1), (c2, 0)):
+            case = session.get(Case, cid)
+            assert case is not None
+            case.reference_label = "CHF"  # about the dataset's own classes: ignored for a target
+            case.attributes = {"egd-cxr": {"chexpert": {"Edema": flag}}}
+        session.add(
+            DiagnosisLabel(
+                case_id=c3,
+                reader_id=users.reader.id,
+                label="abnormal",
+                attributes={"reflacx": {"certainty": {"Edema": 4.0}}},
+            )
+        )
+    stats = app_client.get("/api/stats/pairs", params={"dataset_id": ds}, headers=auth("admin")).json()
+    # Labels Edema, no Edema, Edema: (c1, c2) differ, (c1, c3) agree; chance 1/3.
+    precision = stats["label_precision"]
+    assert precision["n_pairs"] == 2 and precision["same_label"] == 0.5
+    assert abs(precision["base_rate"] - 1 / 3) < 1e-12
