@@ -193,6 +193,15 @@ def _compiled_insert(dialect: Dialect) -> _CompiledInsert:
     if positional and tuple(compiled.positiontup or ()) != _INSERT_COLUMNS:
         raise RuntimeError(f"unexpected parameter order {compiled.positiontup}")
     process = _CHUNKS.c.received_at.type.bind_processor(dialect) or (lambda value: value)
+    if dialect.name == "sqlite":
+        base = process
+
+        def process(value: Any) -> Any:
+            # The text sqlite3's default datetime adapter would store, made once per batch rather
+            # than by the driver for every row (it showed up in ingest profiles).
+            value = base(value)
+            return value.isoformat(" ") if isinstance(value, datetime) else value
+
     return _CompiledInsert(sql=compiled.string, positional=positional, received_at=process)
 
 
