@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "predict": "bench.predict",
     "dicomweb-import": "bench.dicomweb_import",
     "startup": "bench.startup",
+    "science": "bench.science",
 }
 
 
