@@ -366,6 +366,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=3, help="gaze partners per case")
     parser.add_argument("--classes", default=",".join(CLASSES), help="comma list of generator classes")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per CI")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="repetitions of the cross-validation per evaluation"
+    )
     parser.add_argument("--quick", action="store_true", help="smaller run (prints what it reduces)")
     parser.add_argument(
         "--no-sweeps", action="store_true", help="default point only (the labelled-fraction re-scoring stays)"
@@ -410,7 +413,7 @@ def build_setup(args: argparse.Namespace, root: Path, sweeps: dict[str, list[Any
         train_seeds=args.train_seeds,
         sweep_train_seeds=min(args.sweep_train_seeds, args.train_seeds),
         sweeps=sweeps,
-        eval_cfg=EvaluationConfig(resamples=args.resamples, primary_metric=PRIMARY),
+        eval_cfg=EvaluationConfig(resamples=args.resamples, repeats=args.repeats, primary_metric=PRIMARY),
         root=root,
     )
 
