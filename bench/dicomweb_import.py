@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from server.db import Database
     from server.jobs import queue
+    from server.jobs.kinds import PacsImportSpec
     from server.models import Base, Dataset, Job, JobState
     from server.pacs.client import connect
     from server.pacs.query import ImportQuery, find_studies, iter_instances
@@ -115,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         assert len(refs) == n, (len(refs), n)
 
         reference_before = _reference(orthanc.dicomweb_url, settings, refs)
-        job = queue.submit(db, kind="pacs-import", dataset_id=dataset_id, params={})
+        job = queue.submit(db, PacsImportSpec(), dataset_id=dataset_id)
         start = time.perf_counter()
         Worker(settings, db=db).run_job(job.id)
         elapsed = time.perf_counter() - start

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -15,8 +14,8 @@ from server.cli.gaze_io import export_app, import_app
 from server.cli.jobs_common import follow, resolve_datasets
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import PacsImportSpec, PacsResultsSpec
 from server.models import JobState
-from server.pacs.query import ImportQuery
 from server.settings import Settings, get_settings
 from server.worker.runner import Worker
 
@@ -51,7 +50,7 @@ def import_dicomweb(
     imported before (into the same dataset) are skipped, so re-running resumes an interrupted import.
     """
     try:
-        query = ImportQuery(
+        spec = PacsImportSpec(
             url=url,
             study_uids=study,
             modality=modality,
@@ -63,28 +62,21 @@ def import_dicomweb(
         fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'query'}: {e['msg']}" for e in exc.errors()))
         return
     settings = get_settings()
-    if query.url is None and settings.pacs_url is None:
+    if spec.url is None and settings.pacs_url is None:
         fail("give --url or set MCGIP_PACS_URL")
     db = Database(settings.resolved_database_url)
     try:
         target = resolve_datasets(db, dataset)[0]
-        _run(
-            db,
-            settings,
-            "pacs-import",
-            target.id,
-            target.name,
-            query.model_dump(mode="json", exclude_none=True),
-        )
+        _run(db, settings, spec, target.id, target.name)
     finally:
         db.dispose()
 
 
 def _run(
-    db: Database, settings: Settings, kind: str, dataset_id: int, name: str, params: dict[str, Any]
+    db: Database, settings: Settings, spec: PacsImportSpec | PacsResultsSpec, dataset_id: int, name: str
 ) -> None:
-    job = queue.submit(db, kind=kind, dataset_id=dataset_id, params=params)
-    typer.echo(f"{kind} job {job.id} queued for dataset {name!r}", err=True)
+    job = queue.submit(db, spec, dataset_id=dataset_id)
+    typer.echo(f"{spec.kind} job {job.id} queued for dataset {name!r}", err=True)
     Worker(settings, db=db).run_job(job.id)  # runs here unless a worker already took it
     final = follow(db, job.id)
     if final.state != JobState.succeeded:
@@ -105,6 +97,6 @@ def export_dicomweb(
     db = Database(settings.resolved_database_url)
     try:
         target = resolve_datasets(db, dataset)[0]
-        _run(db, settings, "pacs-results", target.id, target.name, {})
+        _run(db, settings, PacsResultsSpec(), target.id, target.name)
     finally:
         db.dispose()

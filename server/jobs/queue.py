@@ -100,29 +100,23 @@ def new_job(
 
 def submit(
     db: Database,
-    spec: JobSpec | None = None,
+    spec: JobSpec,
     *,
-    kind: str | None = None,
     dataset_id: int | None = None,
-    params: dict[str, Any] | None = None,
     created_by_id: int | None = None,
     max_attempts: int = 3,
 ) -> Job:
     """Insert a queued job in its own transaction and return it.
 
     Args:
-        spec: what to run (a typed spec of ``server.jobs.kinds``); or ``kind`` and already
-            validated ``params``, as the API stores them.
+        spec: what to run (a typed spec of ``server.jobs.kinds``); stored as ``kind`` and ``params``.
 
     Raises:
         RetrainAlreadyActive: ``kind == "retrain"`` and the dataset already has a queued or running
             retrain. The partial unique index ``uq_jobs_active_retrain`` makes this race-free: of two
             concurrent inserts (from any number of processes) the database rejects the second.
     """
-    if spec is not None:
-        kind, params = spec.kind, spec.params()
-    if kind is None:
-        raise ValueError("submit needs a spec or a kind")
+    kind, params = spec.kind, spec.params()
     job = new_job(
         kind=kind,
         dataset_id=dataset_id,
@@ -140,12 +134,7 @@ def submit(
             existing = active_retrain(session, dataset_id)
         if existing is None:  # the other retrain finished in between: try once more
             return submit(
-                db,
-                kind=kind,
-                dataset_id=dataset_id,
-                params=params,
-                created_by_id=created_by_id,
-                max_attempts=max_attempts,
+                db, spec, dataset_id=dataset_id, created_by_id=created_by_id, max_attempts=max_attempts
             )
         raise RetrainAlreadyActive(existing) from None
     return job

@@ -20,8 +20,9 @@ from server.datasets import service as datasets
 from server.datasets.settings import RetrainPolicy
 from server.db import Database
 from server.deps import AdminUser, ContextDep, SessionDep
+from server.exceptions import Invalid
 from server.jobs import queue
-from server.jobs.kinds import NEEDS_DATASET, validate_params
+from server.jobs.kinds import NEEDS_DATASET, spec_of, validate_params
 from server.jobs.queue import TERMINAL_STATES, RetrainAlreadyActive, as_utc
 from server.jobs.schemas import JobCreate, JobPage, JobPublic
 from server.models import Dataset, Job, JobState, ModelVersion
@@ -73,7 +74,7 @@ def submit_job(
     """Queue a job. A second retrain for a dataset that has one queued or running gets 409 naming it."""
     params, errors = validate_params(body.kind, body.params)
     if errors:
-        return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        raise Invalid(errors)
     _check_references(session, body.kind, body.dataset_id, params)
     if body.dataset_id is None and params.get("model_id") is not None:
         model = session.get(ModelVersion, params["model_id"])
@@ -81,9 +82,7 @@ def submit_job(
     else:
         dataset_id = body.dataset_id
     try:
-        job = queue.submit(
-            ctx.db, kind=body.kind, dataset_id=dataset_id, params=params, created_by_id=admin.id
-        )
+        job = queue.submit(ctx.db, spec_of(body.kind, params), dataset_id=dataset_id, created_by_id=admin.id)
     except RetrainAlreadyActive as exc:
         running = exc.job
         detail = f"a retrain of dataset {dataset_id} is already {running.state.value} (job {running.id})"

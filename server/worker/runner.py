@@ -16,10 +16,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import update
 
 from server.db import Database
 from server.jobs import queue, schedule
+from server.jobs.kinds import JobSpec, spec_of
 from server.jobs.queue import Beat, JobRef
 from server.models import WorkerHeartbeat, utcnow
 from server.observability.logs import configure_log_format, job_context
@@ -33,6 +35,20 @@ logger = logging.getLogger(__name__)
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def parse_spec(job: JobRef) -> JobSpec:
+    """The job's typed spec, parsed once before its handler runs.
+
+    Raises:
+        PermanentError: the stored params do not fit the kind (retrying would not help).
+    """
+    try:
+        return spec_of(job.kind, job.params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise PermanentError(f"invalid {job.kind} parameters: {where}: {first['msg']}") from None
 
 
 class Worker:
@@ -98,7 +114,7 @@ class Worker:
 
     def _run_handler(self, job: JobRef, ctx: JobContext, handler: Handler) -> None:
         try:
-            outcome = handler(ctx)
+            outcome = handler(ctx, parse_spec(job))
         except JobCancelled:
             ctx.stop()
             queue.mark_cancelled(self.db, job.id, self.id)

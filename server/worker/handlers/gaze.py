@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings
 from server.jobs import queue
-from server.jobs.kinds import PairsSpec
+from server.jobs.kinds import FeaturesSpec, PairsSpec
 from server.models import (
     Case,
     Dataset,
@@ -113,12 +113,10 @@ def _queue_pairs(ctx: JobContext, dataset_ids: set[int]) -> None:
         queue.submit(ctx.db, PairsSpec(), dataset_id=dataset_id, created_by_id=None)
 
 
-def run_features(ctx: JobContext) -> dict[str, Any]:
+def run_features(ctx: JobContext, spec: FeaturesSpec) -> dict[str, Any]:
     """Compute and store features of the given (or all pending) sessions, then queue pair mining."""
     with ctx.db.session() as session:
-        ids = ctx.job.params.get("session_ids") or pending_feature_sessions(
-            session, ctx.job.dataset_id, FEATURES_BATCH
-        )
+        ids = spec.session_ids or pending_feature_sessions(session, ctx.job.dataset_id, FEATURES_BATCH)
     datasets: set[int] = set()
     for i, session_id in enumerate(ids):
         ctx.check()
@@ -168,7 +166,7 @@ def _features_of(session: Session, dataset_id: int, exclude: set[int]) -> list[t
     return out
 
 
-def run_pairs(ctx: JobContext) -> dict[str, Any]:
+def run_pairs(ctx: JobContext, spec: PairsSpec) -> dict[str, Any]:
     """Mine new sessions of the job's dataset into the pair graph (all of them with ``full``)."""
     dataset_id = ctx.job.dataset_id
     if dataset_id is None:
@@ -178,12 +176,12 @@ def run_pairs(ctx: JobContext) -> dict[str, Any]:
         if dataset is None:
             raise PermanentError(f"dataset {dataset_id} not found")
         try:
-            config = mining_config(dataset, ctx.job.params.get("metric"))
+            config = mining_config(dataset, spec.metric)
         except (TypeError, ValueError) as exc:
             raise PermanentError(f"invalid pair-mining settings of dataset {dataset_id}: {exc}") from None
     metric = config.metric.metric
     key = json.dumps([repr(config)], sort_keys=True)
-    full = bool(ctx.job.params.get("full"))
+    full = spec.full
     with ctx.db.session() as session:
         # Sessions mined earlier and flagged since: their contribution to every pair they touched
         # is mixed into the scores, so only a full rebuild from the minable sessions removes it.

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from server.cases.service import PIXELS_FILE
 from server.datasets.snapshot import build_snapshot
 from server.exceptions import DomainError
+from server.jobs.kinds import EmbedSpec, EvaluateSpec, ExportSpec
 from server.models import Case, CaseEmbedding, ModelVersion, StoredImage
 from server.registry import embedding
 from server.registry.artifacts import ENCODER_FILE, EXPORT_FILES
@@ -24,9 +25,7 @@ from trainer.contract import EXIT_INVALID, EXIT_OK, EvaluateRequest
 EMBED_BATCH = 32
 
 
-def _version(ctx: JobContext, model_id: Any) -> ModelVersion:
-    if not isinstance(model_id, int):
-        raise PermanentError("params.model_id must be an integer")
+def _version(ctx: JobContext, model_id: int) -> ModelVersion:
     with ctx.db.session() as session:
         version = session.get(ModelVersion, model_id)
         if version is None:
@@ -42,9 +41,9 @@ def _verified(ctx: JobContext, version: ModelVersion, name: str) -> Path:
         raise PermanentError(str(exc.detail)) from None
 
 
-def run_embed(ctx: JobContext) -> dict[str, Any]:
+def run_embed(ctx: JobContext, spec: EmbedSpec) -> dict[str, Any]:
     """Embed every case of the model's dataset with its ONNX export; replaces earlier embeddings."""
-    version = _version(ctx, ctx.job.params.get("model_id"))
+    version = _version(ctx, spec.model_id)
     onnx_path = _verified(ctx, version, EXPORT_FILES["onnx"])
     with ctx.db.session() as session:
         rows = session.execute(
@@ -77,12 +76,10 @@ def run_embed(ctx: JobContext) -> dict[str, Any]:
     return {"model_version_id": version.id, "cases": len(vectors), "dim": vectors[0][2] if vectors else 0}
 
 
-def run_export(ctx: JobContext) -> dict[str, Any]:
+def run_export(ctx: JobContext, spec: ExportSpec) -> dict[str, Any]:
     """Check a version's export file; re-create it from encoder.pt when it is missing."""
-    version = _version(ctx, ctx.job.params.get("model_id"))
-    fmt = ctx.job.params.get("format")
-    if fmt not in EXPORT_FILES:
-        raise PermanentError(f"params.format must be one of {sorted(EXPORT_FILES)}")
+    version = _version(ctx, spec.model_id)
+    fmt = spec.format
     name = EXPORT_FILES[fmt]
     target = ctx.blobs.path(f"{version.artifact_dir}/{name}")
     regenerated = False
@@ -99,16 +96,13 @@ def run_export(ctx: JobContext) -> dict[str, Any]:
     return {"model_version_id": version.id, "format": fmt, "sha256": digest, "regenerated": regenerated}
 
 
-def run_evaluate(ctx: JobContext) -> dict[str, Any]:
+def run_evaluate(ctx: JobContext, spec: EvaluateSpec) -> dict[str, Any]:
     """Evaluate model versions side by side on a fresh snapshot of their dataset (metrics in the result)."""
-    model_ids = ctx.job.params.get("model_ids") or []
-    versions = [_version(ctx, m) for m in model_ids]
-    if not versions:
-        raise PermanentError("params.model_ids must name at least one model")
+    versions = [_version(ctx, m) for m in spec.model_ids]  # the spec holds at least one
     datasets = {v.dataset_id for v in versions}
     if len(datasets) != 1:
         raise PermanentError("all models of an evaluation must belong to one dataset")
-    config = validated_config(ctx.job.params)
+    config = validated_config(spec.config)
     manifest = ctx.job_dir / "snapshot.json"
     with ctx.db.session() as session:
         summary = build_snapshot(session, ctx.blobs, datasets.pop(), manifest)

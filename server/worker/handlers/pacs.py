@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
+from server.jobs.kinds import PacsImportSpec, PacsResultsSpec
 from server.pacs.client import InvalidPacsUrl, PacsError, connect, normalise_url
 from server.pacs.importer import Importer
-from server.pacs.query import ImportQuery
 from server.pacs.results import PredictionsUnavailable, ResultsDisabled, send_results
 from server.worker.context import JobContext, PermanentError
 
@@ -25,15 +23,11 @@ def pacs_url(ctx: JobContext, url: str | None) -> str:
         raise PermanentError(str(exc)) from None
 
 
-def run_import(ctx: JobContext) -> dict[str, Any]:
+def run_import(ctx: JobContext, spec: PacsImportSpec) -> dict[str, Any]:
     """Import the instances the job's query selects into its dataset (resumable: skips imported ones)."""
     if ctx.job.dataset_id is None:
         raise PermanentError("a pacs-import job needs dataset_id")
-    try:
-        query = ImportQuery.model_validate(ctx.job.params)
-    except ValidationError as exc:
-        raise PermanentError(f"invalid import parameters: {exc.errors()[0]['msg']}") from None
-    url = pacs_url(ctx, query.url)
+    url = pacs_url(ctx, spec.url)
     importer = Importer(
         ctx.db,
         ctx.settings,
@@ -45,14 +39,14 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         progress=lambda fraction, info: ctx.report(fraction, **info),
     )
     try:
-        report = importer.run(query)
+        report = importer.run(spec)  # the spec is the import query
     except PacsError as exc:
         # Whole instances stored so far stay (and are skipped by the next run); nothing half-stored.
         raise PermanentError(f"import stopped: {exc}") from None
     return report.as_result()
 
 
-def run_results(ctx: JobContext) -> dict[str, Any]:
+def run_results(ctx: JobContext, _spec: PacsResultsSpec) -> dict[str, Any]:
     """Send new reader diagnoses of the dataset's PACS-imported cases back as DICOM SR."""
     if ctx.job.dataset_id is None:
         raise PermanentError("a pacs-results job needs dataset_id")

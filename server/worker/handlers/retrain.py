@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.datasets.snapshot import build_snapshot
+from server.jobs.kinds import RetrainSpec
 from server.registry.artifacts import (
     CARD_FILE,
     CARD_MARKDOWN_FILE,
@@ -47,18 +48,15 @@ from trainer.contract import (
 STATE_FILE = "state.json"
 
 
-def validated_config(params: dict[str, Any]) -> dict[str, Any]:
+def validated_config(raw: dict[str, Any]) -> dict[str, Any]:
     """The job's training config, validated (unknown keys and bad values raise PermanentError)."""
-    raw = params.get("config") or {}
-    if not isinstance(raw, dict):
-        raise PermanentError("params.config must be an object")
     try:
         return TrainConfig.from_dict(raw).to_dict()
     except ConfigError as exc:
         raise PermanentError(str(exc)) from None
 
 
-def _prepare(ctx: JobContext, dataset_id: int) -> dict[str, Any]:
+def _prepare(ctx: JobContext, dataset_id: int, metric: str | None) -> dict[str, Any]:
     """Write (first attempt) or read back (later attempts) the job's frozen inputs."""
     state_path = ctx.job_dir / STATE_FILE
     if state_path.exists():
@@ -66,9 +64,7 @@ def _prepare(ctx: JobContext, dataset_id: int) -> dict[str, Any]:
         ctx.log(f"reusing the snapshot taken at the first attempt ({state['snapshot']['counts']})")
         return state
     with ctx.db.session() as session:
-        summary = build_snapshot(
-            session, ctx.blobs, dataset_id, ctx.job_dir / SNAPSHOT_FILE, metric=ctx.job.params.get("metric")
-        )
+        summary = build_snapshot(session, ctx.blobs, dataset_id, ctx.job_dir / SNAPSHOT_FILE, metric=metric)
         parent = active_version(session, dataset_id)
         previous = None
         if parent is not None:
@@ -124,14 +120,14 @@ def export_missing(
     return errors
 
 
-def run(ctx: JobContext) -> Callable[[Session], dict[str, Any]]:
+def run(ctx: JobContext, spec: RetrainSpec) -> Callable[[Session], dict[str, Any]]:
     """Train on a snapshot of the job's dataset and return the registration step."""
     dataset_id = ctx.job.dataset_id
     if dataset_id is None:
         raise PermanentError("a retrain job needs a dataset_id")
-    config = validated_config(ctx.job.params)
+    config = validated_config(spec.config)
     ctx.report(0.0, phase="snapshot")
-    state = _prepare(ctx, dataset_id)
+    state = _prepare(ctx, dataset_id, spec.metric)
     if state["snapshot"]["counts"].get("cases", 0) < 2:
         raise PermanentError(f"dataset {dataset_id} has fewer than 2 cases with images; nothing to train on")
     ctx.report(snapshot=state["snapshot"]["counts"])

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import EmbedSpec, PairsSpec
 from server.models import WorkerHeartbeat
 from server.observability.logs import JsonFormatter, install_record_factory, job_context
 
@@ -27,8 +28,8 @@ def test_metrics_report_queue_jobs_and_workers(
     app_client: TestClient, db: Database, auth: Callable[[str], dict[str, str]]
 ) -> None:
     for _ in range(2):
-        queue.submit(db, kind="pairs")
-    done = queue.submit(db, kind="embed")
+        queue.submit(db, PairsSpec())
+    done = queue.submit(db, EmbedSpec(model_id=1))
     queue.claim(db, "w1", frozenset({"embed"}))
     with db.session() as session:
         queue.complete(session, done.id, "w1")

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import EmbedSpec, PairsSpec, RetrainSpec
 from server.jobs.queue import Beat, RetrainAlreadyActive
 from server.models import Dataset, Job, JobState, utcnow
 from server.settings import Settings
@@ -33,8 +34,8 @@ def _state(db: Database, job_id: int) -> Job:
 
 
 def test_claim_marks_running_and_respects_kinds_and_order(db: Database) -> None:
-    first = queue.submit(db, kind="pairs")
-    second = queue.submit(db, kind="embed")
+    first = queue.submit(db, PairsSpec())
+    second = queue.submit(db, EmbedSpec(model_id=1))
     assert queue.claim(db, "w1", frozenset({"retrain"})) is None
     got = queue.claim(db, "w1", frozenset({"pairs", "embed"}))
     assert got is not None and got.id == first.id
@@ -46,7 +47,7 @@ def test_claim_marks_running_and_respects_kinds_and_order(db: Database) -> None:
 
 
 def test_concurrent_workers_never_claim_the_same_job(db: Database, settings: Settings) -> None:
-    ids = {queue.submit(db, kind="pairs").id for _ in range(24)}
+    ids = {queue.submit(db, PairsSpec()).id for _ in range(24)}
     claimed: list[int] = []
     lock = threading.Lock()
     start = threading.Barrier(3)
@@ -68,7 +69,7 @@ def test_concurrent_workers_never_claim_the_same_job(db: Database, settings: Set
 
 
 def test_heartbeat_reports_cancel_and_loss(db: Database) -> None:
-    job = queue.submit(db, kind="pairs")
+    job = queue.submit(db, PairsSpec())
     queue.claim(db, "w1")
     assert queue.heartbeat(db, job.id, "w1", progress=0.5, progress_info={"a": 1}, log_tail="x") is Beat.ok
     stored = _state(db, job.id)
@@ -83,7 +84,7 @@ def test_heartbeat_reports_cancel_and_loss(db: Database) -> None:
 
 
 def test_cancel_queued_job_is_immediate_and_never_claimed(db: Database) -> None:
-    job = queue.submit(db, kind="pairs")
+    job = queue.submit(db, PairsSpec())
     with db.session() as session:
         cancelled = queue.request_cancel(session, session.get(Job, job.id))  # type: ignore[arg-type]
         assert cancelled.state == JobState.cancelled
@@ -91,7 +92,7 @@ def test_cancel_queued_job_is_immediate_and_never_claimed(db: Database) -> None:
 
 
 def test_transient_failure_retries_with_backoff_then_fails(db: Database) -> None:
-    job = queue.submit(db, kind="pairs", max_attempts=2)
+    job = queue.submit(db, PairsSpec(), max_attempts=2)
     queue.claim(db, "w1")
     assert queue.fail(db, job.id, "w1", "boom", transient=True) == JobState.queued
     stored = _state(db, job.id)
@@ -107,7 +108,7 @@ def test_transient_failure_retries_with_backoff_then_fails(db: Database) -> None
 
 
 def test_permanent_failure_does_not_retry(db: Database) -> None:
-    job = queue.submit(db, kind="pairs", max_attempts=5)
+    job = queue.submit(db, PairsSpec(), max_attempts=5)
     queue.claim(db, "w1")
     assert queue.fail(db, job.id, "w1", "bad config", transient=False) == JobState.failed
 
@@ -118,7 +119,7 @@ def test_backoff_grows_and_is_capped() -> None:
 
 
 def test_dead_worker_job_is_requeued_after_timeout(db: Database) -> None:
-    job = queue.submit(db, kind="pairs")
+    job = queue.submit(db, PairsSpec())
     queue.claim(db, "dead")
     assert queue.requeue_stale(db, timeout_s=60) == []  # fresh heartbeat
     with db.session() as session:
@@ -139,8 +140,8 @@ def test_dead_worker_job_is_requeued_after_timeout(db: Database) -> None:
 
 
 def test_stale_job_out_of_attempts_fails_and_cancelled_one_is_cancelled(db: Database) -> None:
-    a = queue.submit(db, kind="pairs", max_attempts=1)
-    b = queue.submit(db, kind="pairs")
+    a = queue.submit(db, PairsSpec(), max_attempts=1)
+    b = queue.submit(db, PairsSpec())
     queue.claim(db, "dead")
     queue.claim(db, "dead")
     with db.session() as session:
@@ -152,7 +153,7 @@ def test_stale_job_out_of_attempts_fails_and_cancelled_one_is_cancelled(db: Data
 
 
 def test_release_returns_job_without_counting_the_attempt(db: Database) -> None:
-    job = queue.submit(db, kind="pairs")
+    job = queue.submit(db, PairsSpec())
     queue.claim(db, "w1")
     assert queue.release(db, job.id, "w1")
     stored = _state(db, job.id)
@@ -160,16 +161,16 @@ def test_release_returns_job_without_counting_the_attempt(db: Database) -> None:
 
 
 def test_second_retrain_of_a_dataset_is_refused_until_the_first_ends(db: Database, dataset_id: int) -> None:
-    first = queue.submit(db, kind="retrain", dataset_id=dataset_id)
+    first = queue.submit(db, RetrainSpec(), dataset_id=dataset_id)
     with pytest.raises(RetrainAlreadyActive) as info:
-        queue.submit(db, kind="retrain", dataset_id=dataset_id)
+        queue.submit(db, RetrainSpec(), dataset_id=dataset_id)
     assert info.value.job.id == first.id
     queue.claim(db, "w1")
     with pytest.raises(RetrainAlreadyActive):
-        queue.submit(db, kind="retrain", dataset_id=dataset_id)
+        queue.submit(db, RetrainSpec(), dataset_id=dataset_id)
     with db.session() as session:
         queue.complete(session, first.id, "w1")
-    assert queue.submit(db, kind="retrain", dataset_id=dataset_id).id != first.id
+    assert queue.submit(db, RetrainSpec(), dataset_id=dataset_id).id != first.id
 
 
 def test_simultaneous_retrain_triggers_make_one_job(
@@ -184,7 +185,7 @@ def test_simultaneous_retrain_triggers_make_one_job(
         own = Database(settings.resolved_database_url)
         start.wait()
         try:
-            result: object = queue.submit(own, kind="retrain", dataset_id=dataset_id).id
+            result: object = queue.submit(own, RetrainSpec(), dataset_id=dataset_id).id
         except RetrainAlreadyActive as exc:
             result = ("conflict", exc.job.id)
         with lock:
@@ -208,8 +209,8 @@ def test_skip_locked_claim_does_not_wait_for_a_locked_row(
 ) -> None:
     if backend != "postgresql":
         pytest.skip("FOR UPDATE SKIP LOCKED is the PostgreSQL claim path")
-    first = queue.submit(db, kind="pairs")
-    second = queue.submit(db, kind="pairs")
+    first = queue.submit(db, PairsSpec())
+    second = queue.submit(db, PairsSpec())
     holder = Database(settings.resolved_database_url)
     other = Database(settings.resolved_database_url)
     with holder.engine.connect() as conn:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from server.cases.service import DICOM_FILE
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import PacsImportSpec
 from server.models import Case, Job, JobState, PacsImport, PacsUidLink, StoredImage
 from server.settings import Settings
 from server.worker.runner import Worker
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_import(settings: Settings, db: Database, dataset_id: int, **params: object) -> Job:
-    job = queue.submit(db, kind="pacs-import", dataset_id=dataset_id, params=dict(params))
+    job = queue.submit(db, PacsImportSpec.model_validate(params), dataset_id=dataset_id)
     assert Worker(settings, db=db).run_job(job.id)
     with db.session() as session:
         final = session.get(Job, job.id)
@@ -173,7 +174,7 @@ def test_killed_import_resumes_where_it_stopped(
         orthanc.upload(data)
     config = pacs_settings(settings, orthanc)
     dataset_id = make_dataset(db)
-    job = queue.submit(db, kind="pacs-import", dataset_id=dataset_id, params={})
+    job = queue.submit(db, PacsImportSpec(), dataset_id=dataset_id)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

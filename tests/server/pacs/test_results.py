@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import PacsResultsSpec
 from server.models import Dataset, DiagnosisLabel, Job, JobState, PacsReport, PacsUidLink
 from server.pacs.client import connect
 from server.settings import Settings
@@ -62,7 +63,7 @@ def test_diagnoses_go_back_as_sr_referencing_the_original(
         case_of = {link.original_sop_uid: link.case_id for link in session.scalars(select(PacsUidLink))}
 
     def results_job() -> tuple[JobState, dict[str, Any] | None, str | None]:
-        job = queue.submit(db, kind="pacs-results", dataset_id=dataset_id, params={})
+        job = queue.submit(db, PacsResultsSpec(), dataset_id=dataset_id)
         assert Worker(config, db=db).run_job(job.id)
         with db.session() as session:
             final = session.get(Job, job.id)
@@ -131,7 +132,7 @@ def test_predictions_of_the_active_model_join_the_report(
         dataset.settings = {"pacs_results": {"enabled": True, "include_predictions": True}}
 
     def results_job() -> Job:
-        job = queue.submit(db, kind="pacs-results", dataset_id=dataset_id, params={})
+        job = queue.submit(db, PacsResultsSpec(), dataset_id=dataset_id)
         assert Worker(config, db=db).run_job(job.id)
         with db.session() as session:
             final = session.get(Job, job.id)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.jobs import schedule
-from server.jobs.kinds import LIGHT_KINDS
+from server.jobs.kinds import LIGHT_KINDS, PairsSpec
 from server.models import (
     GazeChunk,
     Job,
@@ -141,7 +141,7 @@ def test_incremental_mining_equals_full_recompute(
         assert incremental[key] == value
     from server.jobs import queue
 
-    queue.submit(db, kind="pairs", dataset_id=data.dataset_id, params={"full": True})
+    queue.submit(db, PairsSpec(full=True), dataset_id=data.dataset_id)
     drain(worker)
     assert pairs(db, data.dataset_id) == incremental
 

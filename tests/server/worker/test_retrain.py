@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from server.db import Database
 from server.jobs import queue
+from server.jobs.kinds import RetrainSpec
 from server.models import Job, JobState, ModelVersion
 from server.registry.artifacts import EXPORT_FILES, sha256_file
 from server.settings import Settings
@@ -71,7 +72,7 @@ def test_retrain_registers_one_version_with_checksums_and_history(
     db: Database, settings: Settings, data: TinyDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_STEP_S", "0.01")
-    job = queue.submit(db, kind="retrain", dataset_id=data.dataset_id, params={"config": tiny_config()})
+    job = queue.submit(db, RetrainSpec(config=tiny_config()), dataset_id=data.dataset_id)
     worker = Worker(settings, fake_options(), db=db)
     assert worker.run_once() == job.id
     done = load(db, job.id)
@@ -108,7 +109,7 @@ def test_retrain_registers_one_version_with_checksums_and_history(
 
 
 def test_invalid_config_fails_without_retry(db: Database, settings: Settings, data: TinyDataset) -> None:
-    job = queue.submit(db, kind="retrain", dataset_id=data.dataset_id, params={"config": {"name": "invalid"}})
+    job = queue.submit(db, RetrainSpec(config={"name": "invalid"}), dataset_id=data.dataset_id)
     Worker(settings, fake_options(), db=db).run_once()
     failed = load(db, job.id)
     assert failed.state == JobState.failed and failed.attempts == 1
@@ -118,7 +119,7 @@ def test_invalid_config_fails_without_retry(db: Database, settings: Settings, da
 def test_crashing_trainer_is_retried_with_backoff(
     db: Database, settings: Settings, data: TinyDataset
 ) -> None:
-    job = queue.submit(db, kind="retrain", dataset_id=data.dataset_id, params={"config": tiny_config()})
+    job = queue.submit(db, RetrainSpec(config=tiny_config()), dataset_id=data.dataset_id)
     crash = f"{sys.executable} -c 'import sys; sys.exit(1)'"
     Worker(settings, fake_options(train_command=crash), db=db).run_once()
     again = load(db, job.id)
@@ -142,9 +143,7 @@ def test_cancel_kills_the_training_subprocess(
     db: Database, settings: Settings, data: TinyDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_STEP_S", "0.5")
-    job = queue.submit(
-        db, kind="retrain", dataset_id=data.dataset_id, params={"config": tiny_config(steps=400)}
-    )
+    job = queue.submit(db, RetrainSpec(config=tiny_config(steps=400)), dataset_id=data.dataset_id)
     worker = Worker(settings, fake_options(), db=db)
     thread = threading.Thread(target=worker.run_once)
     thread.start()
@@ -218,7 +217,7 @@ def test_sigkill_mid_training_resumes_from_checkpoint_and_makes_one_version(
     db: Database, settings: Settings, data: TinyDataset, workers: list[subprocess.Popen[bytes]]
 ) -> None:
     config = tiny_config(steps=40, every=4, evaluation={"baseline": "none"})
-    job = queue.submit(db, kind="retrain", dataset_id=data.dataset_id, params={"config": config})
+    job = queue.submit(db, RetrainSpec(config=config), dataset_id=data.dataset_id)
     env = {"MCGIP_WORKER_TRAIN_COMMAND": " ".join(FAKE), "FAKE_STEP_S": "0.1"}
     final, starts = sigkill_and_resume(db, settings, job.id, env, workers, kill_after_step=8, timeout=60)
     assert final.state == JobState.succeeded, (final.error, final.log_tail[-2000:])
@@ -258,7 +257,7 @@ def test_sigkill_with_the_real_trainer_resumes_and_exports(
         pytest.skip(
             "one backend is enough for the torch run; claims on PostgreSQL are tested with the fake trainer"
         )
-    job = queue.submit(db, kind="retrain", dataset_id=data.dataset_id, params={"config": REAL_TINY})
+    job = queue.submit(db, RetrainSpec(config=REAL_TINY), dataset_id=data.dataset_id)
     env = {"OMP_NUM_THREADS": "1"}
     final, _ = sigkill_and_resume(db, settings, job.id, env, workers, kill_after_step=4, timeout=240)
     assert final.state == JobState.succeeded, (final.error, final.log_tail[-3000:])
@@ -282,9 +281,7 @@ def test_failed_export_keeps_the_trained_version(
 ) -> None:
     # A trainer whose ONNX export fails: training output is kept, the version lists the other exports.
     monkeypatch.setenv("FAKE_FAIL_EXPORT", "onnx")
-    job = queue.submit(
-        db, kind="retrain", dataset_id=data.dataset_id, params={"config": tiny_config(steps=3)}
-    )
+    job = queue.submit(db, RetrainSpec(), dataset_id=data.dataset_id, params={"config": tiny_config(steps=3)})
     Worker(settings, fake_options(), db=db).run_once()
     done = load(db, job.id)
     assert done.state == JobState.succeeded
