@@ -10,6 +10,8 @@ from numpy.typing import NDArray
 
 #: float64 values (gaze samples, coordinates, features, scores).
 FloatArray = NDArray[np.float64]
+#: float32 values (model inputs and outputs: preprocessed images, embeddings, probabilities).
+Float32Array = NDArray[np.float32]
 #: int64 indices and counts.
 IntArray = NDArray[np.int64]
 #: booleans (masks, dHash bits).

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from server.interchange import geometry
 from server.models import Case, ReadingSession, SessionStatus, User
-from server.reading.samples import COLUMN, FloatArray
+from server.reading.samples import COLUMN
 from server.reading.schemas import FindingBox, SessionFinish
 from server.reading.service import finish_session
 from server.reading.store import FrameIn, store_frames
+from trainer.arrays import FloatArray
 from trainer.synthetic.images import SyntheticCase
 from trainer.synthetic.readers import DEMO_READERS, ReaderProfile, simulate_session
 

@@ -21,8 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from server.interchange.records import RowError
-
-FloatArray = NDArray[np.float64]
+from trainer.arrays import FloatArray
 
 
 @dataclass(frozen=True)

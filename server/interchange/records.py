@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from server.reading.frames import MAX_T_MS
-from server.reading.samples import COLUMN, MAX_FLAGS, N_COLUMNS, FloatArray
+from server.reading.samples import COLUMN, MAX_FLAGS, N_COLUMNS
+from trainer.arrays import FloatArray
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Any, Final, NamedTuple, NoReturn, TypeGuard
 import numpy as np
 import orjson
 
-from server.reading.samples import COLUMN, MAX_FLAGS, N_COLUMNS, FloatArray
+from server.reading.samples import COLUMN, MAX_FLAGS, N_COLUMNS
+from trainer.arrays import FloatArray
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
 MAX_SAMPLES_PER_FRAME: Final = 2000

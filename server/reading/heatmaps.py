@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from server.exceptions import NotFound
 from server.models import Case, ReadingSession, SessionStatus, User
-from server.reading.samples import COLUMN, FLAG_ON_IMAGE, FLAG_VALID, FloatArray
+from server.reading.samples import COLUMN, FLAG_ON_IMAGE, FLAG_VALID
 from server.reading.service import session_samples
+from trainer.arrays import FloatArray
 from trainer.gaze import case_heatmap, detect_fixations, gaussian_heatmap
 from trainer.gaze.fixations import DEFAULT_PX_PER_DEG, angular_positions, screen_pixels_per_degree
 

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from server.datasets.settings import DatasetSettings, SessionQuality
 from server.models import Case, Dataset, GazeChunk, MinedSession, ReadingSession, SessionStatus
-from server.reading.samples import COLUMN, FLAG_VALID, FloatArray
+from server.reading.samples import COLUMN, FLAG_VALID
+from trainer.arrays import FloatArray
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from server.exceptions import Conflict, Forbidden, Invalid, NotFound
 from server.models import Case, DiagnosisLabel, GazeChunk, ReadingSession, SessionStatus, User, utcnow
 from server.reading import samples as codec
 from server.reading.quality import apply_gate
-from server.reading.samples import FloatArray
 from server.reading.schemas import LabelPublic, SessionCreate, SessionFinish, SessionPublic
+from trainer.arrays import FloatArray
 
 logger = logging.getLogger(__name__)
 

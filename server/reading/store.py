@@ -32,7 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.models import GazeChunk, ReadingSession, SessionStatus, utcnow
-from server.reading.samples import COLUMN, ENCODING_F64_ROWS, FloatArray, encode
+from server.reading.samples import COLUMN, ENCODING_F64_ROWS, encode
+from trainer.arrays import FloatArray
 
 Executor = Session | Connection
 

@@ -18,9 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from server.registry.priority import call_in_lowered_thread
+from trainer.arrays import Float32Array
 from trainer.imaging import PreprocessSpec, model_input, read_values
-
-FloatArray = NDArray[np.float32]
 
 #: ONNX metadata key holding the ``PreprocessSpec`` as JSON (written by ``trainer.export``).
 SPEC_METADATA_KEY = "mcgip.preprocessing"
@@ -54,7 +53,7 @@ def shown_inverted(image: _Photometry) -> bool:
     return bool(image.invert) != (image.value_scale < 0)
 
 
-def read_case_pixels(path: Path) -> tuple[FloatArray, float]:
+def read_case_pixels(path: Path) -> tuple[Float32Array, float]:
     """Stored values of a case's lossless pixel file and the file's full scale."""
     return read_values(path)
 
@@ -113,7 +112,7 @@ def output_names(onnx_path: Path) -> list[str]:
     return [o.name for o in session_for(onnx_path).get_outputs()]
 
 
-def run_outputs(onnx_path: Path, batch: FloatArray, names: Sequence[str]) -> list[FloatArray]:
+def run_outputs(onnx_path: Path, batch: Float32Array, names: Sequence[str]) -> list[Float32Array]:
     """Run the graph on a prepared (N, 1, S, S) batch; returns the named outputs as float32."""
     outs = session_for(onnx_path).run(list(names), {"image": batch})
     return [np.asarray(o, dtype=np.float32) for o in outs]
@@ -130,7 +129,7 @@ def prepare_batch(
     *,
     inverts: Sequence[bool] | None = None,
     full_scales: Sequence[float | None] | None = None,
-) -> FloatArray:
+) -> Float32Array:
     """(H, W) stored-value images -> (N, 1, S, S) float32 model inputs (``trainer.imaging``)."""
     n = len(images)
     flags = list(inverts) if inverts is not None else [False] * n
@@ -152,7 +151,7 @@ def embed(
     inverts: Sequence[bool] | None = None,
     full_scales: Sequence[float | None] | None = None,
     batch: int = 16,
-) -> FloatArray:
+) -> Float32Array:
     """Embed (H, W) stored-value images with an exported encoder.
 
     Returns:
@@ -162,7 +161,7 @@ def embed(
     flags = list(inverts) if inverts is not None else [False] * len(images)
     scales = list(full_scales) if full_scales is not None else [None] * len(images)
     name = _feature_output(onnx_path)
-    rows: list[FloatArray] = []
+    rows: list[Float32Array] = []
     for start in range(0, len(images), batch):
         end = start + batch
         x = prepare_batch(spec, images[start:end], inverts=flags[start:end], full_scales=scales[start:end])
@@ -174,11 +173,11 @@ def embed(
     return (feats / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def to_bytes(vector: FloatArray) -> bytes:
+def to_bytes(vector: Float32Array) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
 
-def from_bytes(data: bytes, dim: int) -> FloatArray:
+def from_bytes(data: bytes, dim: int) -> Float32Array:
     vec = np.frombuffer(data, dtype="<f4")
     if vec.shape[0] != dim:
         raise ValueError(f"embedding has {vec.shape[0]} values, expected {dim}")

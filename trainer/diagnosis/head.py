@@ -26,8 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from trainer.arrays import FloatArray, IntArray
 
 HEAD_FILE = "head.json"
 HEAD_FORMAT = "mcgip-diagnosis-head"

@@ -29,7 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-FloatArray = NDArray[np.float32]
+from trainer.arrays import Float32Array
+
 INTENSITIES = ("minmax", "dtype")
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I")
 
@@ -102,7 +103,7 @@ def spec_from_encoder_info(info: dict[str, Any]) -> PreprocessSpec:
     )
 
 
-def read_values(source: str | Path | bytes) -> tuple[FloatArray, float]:
+def read_values(source: str | Path | bytes) -> tuple[Float32Array, float]:
     """Decode a PNG/JPEG (8 or 16 bit; colour becomes luminance) into stored values.
 
     Returns:
@@ -123,7 +124,7 @@ def to_unit(
     *,
     invert: bool = False,
     full_scale: float | None = None,
-) -> FloatArray:
+) -> Float32Array:
     """(H, W) stored values -> (H, W) float32 in [0, 1] (step 1)."""
     arr = np.asarray(values, dtype=np.float32)
     if arr.ndim != 2:
@@ -163,14 +164,14 @@ def _axis_weights(in_size: int, out_size: int) -> NDArray[np.float64]:
 
 
 @lru_cache(maxsize=64)
-def _resize_matrix(in_size: int, out_size: int) -> FloatArray:
+def _resize_matrix(in_size: int, out_size: int) -> Float32Array:
     """``_axis_weights`` as read-only float32, built once per (in, out) pair (images share sizes)."""
     weights = _axis_weights(in_size, out_size).astype(np.float32)
     weights.setflags(write=False)
     return weights
 
 
-def resize_shorter(unit: FloatArray, size: int) -> FloatArray:
+def resize_shorter(unit: Float32Array, size: int) -> Float32Array:
     """Resize (H, W) so the shorter side is ``size`` (step 2); returns (H', W') float32."""
     h, w = unit.shape
     scale = size / min(h, w)
@@ -184,7 +185,7 @@ def resize_shorter(unit: FloatArray, size: int) -> FloatArray:
     return np.asarray(out, dtype=np.float32)
 
 
-def center_crop(image: FloatArray, size: int) -> FloatArray:
+def center_crop(image: Float32Array, size: int) -> Float32Array:
     """(H, W) -> (size, size) centre crop (step 3); offsets round half to even as torchvision's."""
     h, w = image.shape
     top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
@@ -197,7 +198,7 @@ def model_input(
     *,
     invert: bool = False,
     full_scale: float | None = None,
-) -> FloatArray:
+) -> Float32Array:
     """(H, W) stored values -> (1, S, S) float32 model input in [0, 1].
 
     Args:
@@ -212,7 +213,7 @@ def model_input(
 
 def model_inputs(
     images: Sequence[NDArray[Any]], spec: PreprocessSpec, inverts: Sequence[bool] | None = None
-) -> FloatArray:
+) -> Float32Array:
     """Stack of ``model_input`` over images: (N, 1, S, S) float32."""
     flags = list(inverts) if inverts is not None else [False] * len(images)
     if len(flags) != len(images):

@@ -17,10 +17,10 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 from sklearn.metrics import confusion_matrix
 
+from trainer.arrays import FloatArray, IntArray
+
 __all__ = ["ECE_BINS", "confusion", "metric_samples"]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 #: Equal-width confidence bins of the expected calibration error.
 ECE_BINS = 15

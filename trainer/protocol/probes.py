@@ -17,9 +17,10 @@ from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from trainer.arrays import FloatArray
+
 __all__ = ["PROBES", "ProbeConfig", "knn_probabilities", "linear_probabilities", "out_of_fold"]
 
-FloatArray = NDArray[np.float64]
 
 #: Probes every evaluation runs, in report order.
 PROBES = ("knn", "linear")
