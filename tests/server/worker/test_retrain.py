@@ -281,7 +281,7 @@ def test_failed_export_keeps_the_trained_version(
 ) -> None:
     # A trainer whose ONNX export fails: training output is kept, the version lists the other exports.
     monkeypatch.setenv("FAKE_FAIL_EXPORT", "onnx")
-    job = queue.submit(db, RetrainSpec(), dataset_id=data.dataset_id, params={"config": tiny_config(steps=3)})
+    job = queue.submit(db, RetrainSpec(config=tiny_config(steps=3)), dataset_id=data.dataset_id)
     Worker(settings, fake_options(), db=db).run_once()
     done = load(db, job.id)
     assert done.state == JobState.succeeded
