@@ -15,16 +15,16 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float32]
-RunGraph = Callable[[FloatArray], FloatArray]
+from trainer.arrays import Float32Array
+
+RunGraph = Callable[[Float32Array], Float32Array]
 
 
 @dataclass(eq=False)
 class _Entry:
-    rows: FloatArray
-    result: FloatArray | None = None
+    rows: Float32Array
+    result: Float32Array | None = None
     error: BaseException | None = None
     done: bool = False
     batch_rows: int = field(default=0)
@@ -43,7 +43,7 @@ class MicroBatcher:
         #: Sizes (rows) of the graph runs made, most recent last (a short window, for tests/metrics).
         self.recent_runs: list[int] = []
 
-    def run(self, key: Hashable, graph: RunGraph, rows: FloatArray) -> FloatArray:
+    def run(self, key: Hashable, graph: RunGraph, rows: Float32Array) -> Float32Array:
         """``graph`` applied to ``rows`` (N, ...), possibly inside a larger batch; returns (N, ...).
 
         ``graph`` must map a stack of rows to one output row per input row, independently per row
@@ -84,7 +84,7 @@ class MicroBatcher:
         return taken
 
     @staticmethod
-    def _run_batch(graph: RunGraph, taken: list[_Entry]) -> FloatArray | BaseException:
+    def _run_batch(graph: RunGraph, taken: list[_Entry]) -> Float32Array | BaseException:
         """The graph's output for the stacked rows, or the exception it raised (outside the lock)."""
         try:
             stacked = taken[0].rows if len(taken) == 1 else np.concatenate([e.rows for e in taken])
@@ -95,7 +95,7 @@ class MicroBatcher:
         except Exception as exc:  # every caller of the batch sees the failure
             return exc
 
-    def _hand_out(self, taken: list[_Entry], outcome: FloatArray | BaseException) -> None:
+    def _hand_out(self, taken: list[_Entry], outcome: Float32Array | BaseException) -> None:
         """Each caller its own slice (under the lock)."""
         if isinstance(outcome, BaseException):
             for e in taken:

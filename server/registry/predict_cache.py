@@ -14,11 +14,9 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
-from numpy.typing import NDArray
 
+from trainer.arrays import Float32Array
 from trainer.imaging import PreprocessSpec
-
-FloatArray = NDArray[np.float32]
 
 
 class TensorKey(NamedTuple):
@@ -36,7 +34,7 @@ class TensorCache:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0 (got {max_bytes})")
         self.max_bytes = max_bytes
-        self._items: OrderedDict[TensorKey, FloatArray] = OrderedDict()
+        self._items: OrderedDict[TensorKey, Float32Array] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -49,7 +47,7 @@ class TensorCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: TensorKey) -> FloatArray | None:
+    def get(self, key: TensorKey) -> Float32Array | None:
         """The cached input (read-only array) or ``None``."""
         with self._lock:
             found = self._items.get(key)
@@ -60,7 +58,7 @@ class TensorCache:
             self.hits += 1
             return found
 
-    def put(self, key: TensorKey, tensor: FloatArray) -> None:
+    def put(self, key: TensorKey, tensor: Float32Array) -> None:
         """Keep a copy of ``tensor`` (made read-only so no caller can change a shared entry)."""
         size = int(tensor.nbytes)
         if size > self.max_bytes:
