@@ -116,3 +116,4 @@ _.PatientAddress  # unused attribute (tests/server/imaging/test_deid_table.py:90
 _.BurnedInAnnotation  # unused attribute (tests/server/test_cases.py:358)
 assignments  # unused variable (server/cases/schemas.py:154)
 duplicates  # unused variable (server/cases/schemas.py: BulkUploadPublic, an API field)
+_.inter_op_num_threads  # unused attribute (server/registry/embedding.py:71, an onnxruntime SessionOptions setting)

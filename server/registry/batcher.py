@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +27,6 @@ class _Entry:
     result: Float32Array | None = None
     error: BaseException | None = None
     done: bool = False
-    batch_rows: int = field(default=0)
 
 
 class MicroBatcher:
@@ -104,6 +103,6 @@ class MicroBatcher:
         start = 0
         for e in taken:
             end = start + len(e.rows)
-            e.result, e.batch_rows, e.done = outcome[start:end], len(outcome), True
+            e.result, e.done = outcome[start:end], True
             start = end
         self.recent_runs = [*self.recent_runs[-63:], len(outcome)]
