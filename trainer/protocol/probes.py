@@ -24,8 +24,6 @@ __all__ = ["PROBES", "ProbeConfig", "knn_probabilities", "linear_probabilities",
 
 #: Probes every evaluation runs, in report order.
 PROBES = ("knn", "linear")
-#: Largest features x (classes - 1) fitted by Newton-Cholesky (its Hessian is that wide, squared).
-NEWTON_MAX_WIDTH = 1024
 
 
 @dataclass(frozen=True)
@@ -88,11 +86,7 @@ def linear_probabilities(
     mean = train.mean(0)
     scale = train.std(0)
     scale[scale == 0] = 1.0
-    # Both solvers reach the same (strictly convex) optimum; Newton's few Cholesky steps are ~10x
-    # faster on small problems, L-BFGS is the only affordable one for wide features.
-    width = train.shape[1] * max(1, len(np.unique(y_train)) - 1)
-    solver = "newton-cholesky" if width <= NEWTON_MAX_WIDTH else "lbfgs"
-    model = LogisticRegression(C=config.linear_c, max_iter=config.linear_max_iter, solver=solver)
+    model = LogisticRegression(C=config.linear_c, max_iter=config.linear_max_iter)
     # The inputs are checked once by the caller; per-fit parameter validation is pure overhead.
     with warnings.catch_warnings(), config_context(skip_parameter_validation=True, assume_finite=True):
         warnings.simplefilter("ignore", ConvergenceWarning)
