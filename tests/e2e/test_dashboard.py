@@ -35,7 +35,7 @@ TINY_CONFIG = {
     "method": {"temperature": 0.5},
     "optim": {"lr": 0.05},
     "train": {"batch_size": 8, "checkpoint_every": 2, "log_every": 1, "device": "cpu"},
-    "evaluation": {"knn_k": 3, "probe_epochs": 10},
+    "evaluation": {"knn_k": 3, "probe_epochs": 10, "cv_repeats": 2},  # a smoke run: few CV repetitions
 }
 RETRAIN_TIMEOUT_S = 240
 PAIRS_TIMEOUT_S = 120
