@@ -149,9 +149,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, world: World, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, world: World, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """The bench app in a uvicorn subprocess; ``extra_env`` reaches only that process (a bench run
+    in-process, as the tests do, must not change the caller's environment)."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "MCGIP_DATA_DIR": str(data_dir),
         "MCGIP_DATABASE_URL": world.url,
         "MCGIP_SECRET_KEY": world.secret,

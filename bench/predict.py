@@ -61,7 +61,9 @@ def _model(folder: Path, image_size: int, classes: tuple[str, ...]) -> Path:
     return encoder
 
 
-def _register(url: str, blob_dir: Path, n_cases: int, image_size: int) -> tuple[int, list[int], str]:
+def _register(
+    url: str, secret: str, blob_dir: Path, n_cases: int, image_size: int
+) -> tuple[int, list[int], str]:
     """Cases with 16-bit images, an admin token with ``predict`` and a model version.
 
     Returns:
@@ -128,7 +130,6 @@ def _register(url: str, blob_dir: Path, n_cases: int, image_size: int) -> tuple[
         session.flush()
         model_id, admin_id = version.id, admin.id
     db.dispose()
-    secret = os.environ["MCGIP_SECRET_KEY"]
     token = TokenCodec(secret, 3600).issue(admin_id, 0, frozenset({"read", "predict"}))
     return model_id, case_ids, token
 
@@ -271,9 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.duration = 2.0 if args.quick else 10.0
     data_dir = Path(tempfile.mkdtemp(prefix="mcgip-bench-predict-"))
     world = prepare(data_dir, args.readers)
-    os.environ.setdefault("MCGIP_SECRET_KEY", world.secret)
-    os.environ["MCGIP_SECRET_KEY"] = world.secret
-    model_id, case_ids, token = _register(world.url, data_dir / "blobs", args.cases, args.image_size)
+    model_id, case_ids, token = _register(
+        world.url, world.secret, data_dir / "blobs", args.cases, args.image_size
+    )
     images = [p for p in sorted((data_dir / "blobs" / "images").glob("*/pixels16.png"))]
     print(
         f"predict: ResNet-18 + head at {args.image_size} px on {IMAGE_SIDE}x{IMAGE_SIDE} 16-bit PNGs,"
@@ -286,10 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ref_p95 = percentile(ref_lat, 95) * 1000
     print(f"  reference (bare onnxruntime)  {ref_rps:7.1f} req/s  p95 {ref_p95:7.1f} ms  n={len(ref_lat)}")
     port = free_port()
-    os.environ["MCGIP_PREDICT_WORKERS"] = str(min(args.clients, os.cpu_count() or 1))
-    os.environ["MCGIP_PREDICT_CACHE_MB"] = str(args.cache_mb)
-    os.environ["MCGIP_PREDICT_MICRO_BATCH"] = str(args.micro_batch)
-    server = start_server(data_dir, world, port)
+    server_env = {
+        "MCGIP_PREDICT_WORKERS": str(min(args.clients, os.cpu_count() or 1)),
+        "MCGIP_PREDICT_CACHE_MB": str(args.cache_mb),
+        "MCGIP_PREDICT_MICRO_BATCH": str(args.micro_batch),
+    }
+    server = start_server(data_dir, world, port, server_env)
     base = f"http://127.0.0.1:{port}"
     try:
         _warm_up(base, model_id, case_ids[0], token)

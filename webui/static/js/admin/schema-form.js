@@ -42,7 +42,7 @@ function fieldFor(name, path, schema, root, value) {
     input = el('input', { type: 'number', name: path, step: 'any', 'data-kind': 'number', 'data-nullable': String(Boolean(s.nullable)) });
     input.value = current === null || current === undefined ? '' : String(current);
   } else if (s.type === 'string') {
-    input = el('input', { name: path, 'data-kind': 'string' });
+    input = el('input', { name: path, 'data-kind': 'string', 'data-nullable': String(Boolean(s.nullable)) });
     input.value = current ?? '';
   } else {
     input = el('input', { name: path, 'data-kind': 'json', class: 'json' });
@@ -69,6 +69,8 @@ export function readSchemaForm(container, prefix) {
     if (kind === 'boolean') value = input.checked;
     else if (kind === 'number') value = input.value === '' ? null : Number(input.value);
     else if (kind === 'json') { try { value = JSON.parse(input.value); } catch (_) { value = input.value; } }
+    // An empty box of an optional text setting means "not set" (null), not an empty string.
+    else if (kind === 'string') value = input.value === '' && input.dataset.nullable === 'true' ? null : input.value;
     else value = input.value;
     let node = out;
     for (const key of path.slice(0, -1)) node = (node[key] ??= {});
