@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.e2e.ui_checks import signed_in_page
+
 logger = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -250,3 +252,11 @@ def login(e2e_server: E2EServer, new_context: Callable[..., Any]) -> Callable[..
         return page
 
     return sign_in
+
+
+@pytest.fixture(scope="module")
+def admin(e2e_server: E2EServer, browser: Any) -> Iterator[Any]:
+    """A page signed in as the demo admin, one per test module (its tests share the session)."""
+    page = signed_in_page(browser, e2e_server.base_url, "admin", PASSWORD)
+    yield page
+    page.context.close()

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PASSWORD, E2EServer
-from tests.e2e.ui_checks import assert_accessible, screenshot, signed_in_page
+from tests.e2e.conftest import E2EServer
+from tests.e2e.ui_checks import assert_accessible, screenshot
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def admin(e2e_server: E2EServer, browser: Any) -> Iterator[Any]:
-    page = signed_in_page(browser, e2e_server.base_url, "admin", PASSWORD)
-    yield page
-    page.context.close()
 
 
 def test_dashboard_is_accessible(e2e_server: E2EServer, admin: Any) -> None:
