@@ -166,11 +166,7 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EServer]:
     server.user_ids = {u["username"]: u["id"] for u in (users if isinstance(users, list) else users["items"])}
     server.dataset_id = server.ok("POST", "/api/datasets", json={"name": "e2e", "label_set": LABELS})["id"]
     yield server
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process, timeout=20)
     if process.returncode not in (0, -15):
         logger.warning("server exited with %s:\n%s", process.returncode, server.log_tail())
 
@@ -260,3 +256,13 @@ def admin(e2e_server: E2EServer, browser: Any) -> Iterator[Any]:
     page = signed_in_page(browser, e2e_server.base_url, "admin", PASSWORD)
     yield page
     page.context.close()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import REPO, E2EServer, _mcgip
+from tests.e2e.conftest import REPO, E2EServer, _mcgip, stop_process
 
 pytestmark = pytest.mark.e2e
 logger = logging.getLogger(__name__)
@@ -77,12 +77,7 @@ def demo(e2e_server: E2EServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         yield dataset_id
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+        stop_process(worker)
         tail = log_path.read_text(errors="replace").splitlines()[-40:]
         logger.info("worker log tail:\n%s", "\n".join(tail))
 

@@ -15,7 +15,7 @@ import pydicom
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, REPO, E2EServer, _mcgip
+from tests.e2e.conftest import PASSWORD, REPO, E2EServer, _mcgip, stop_process
 from tests.e2e.ui_checks import assert_accessible, screenshot, signed_in_page
 from tests.server.pacs.data import ct_series, dicom_file
 from tests.support.orthanc import OrthancServer
@@ -48,12 +48,7 @@ def pacs_worker(
     try:
         yield orthanc_server
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+        stop_process(worker)
         log_text = log_path.read_text(errors="replace")
         # The worker logs the import, never the PACS password.
         assert orthanc_server.password not in log_text
