@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ import uvicorn
 from server.app import create_app
 from server.db import Database
 from server.models import Role, User
+from server.reading import limits as limits_module
 from server.reading.limits import CLOSE_NOT_READING, DEFAULT_LIMITS, SocketLimits, TokenBucket
 from server.reading.ws import SocketStats
 from server.settings import Settings
@@ -58,13 +60,37 @@ def test_limits_refuse_values_that_would_block_valid_frames(backend: str) -> Non
     assert DEFAULT_LIMITS.message_cost(4096, 3) == 8  # at least one unit per 512 bytes
 
 
-def test_over_rate_frames_get_rate_limited_and_can_be_resent(reading: Reading) -> None:
+class BudgetClock:
+    """The clock of every budget the socket creates: stands still until the test moves it.
+
+    With the real clock, a loaded machine taking longer than the refill time between two sends
+    would turn a refusal into an acceptance.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def budget_clock(monkeypatch: pytest.MonkeyPatch) -> BudgetClock:
+    clock = BudgetClock()
+    monkeypatch.setattr(limits_module, "TokenBucket", functools.partial(TokenBucket, clock=clock))
+    return clock
+
+
+def test_over_rate_frames_get_rate_limited_and_can_be_resent(
+    reading: Reading, budget_clock: BudgetClock
+) -> None:
     # 1,000 samples/s, bursts of 2,000: the third frame of 1,000 samples sent at once does not fit.
     reading.client.app.state.gaze_limits = SocketLimits(samples_per_s=1000, burst_samples=2000)  # type: ignore[attr-defined]
     sid = reading.open_session()["id"]
     frames = {seq: make_samples(1000, t0=seq * 10_000.0, seed=seq) for seq in range(3)}
     with connect(reading) as ws:
         hello(ws, sid)
+        budget_clock.now = 1.0  # the hello's cost has been refilled
         for seq in range(3):
             ws.send_json(frame(seq, frames[seq]))
         replies = [ws.receive_json() for _ in range(3)]
@@ -75,15 +101,20 @@ def test_over_rate_frames_get_rate_limited_and_can_be_resent(reading: Reading) -
         error = errors[0]
         assert (error["code"], error["seq"]) == ("rate_limited", 2)
         assert "1000 samples/s" in error["detail"] and "resend" in error["detail"]
-        assert 0 < error["retry_after_ms"] <= 1000
-        time.sleep(error["retry_after_ms"] / 1000 + 0.05)
+        assert error["retry_after_ms"] == 1000  # 1,000 missing samples at 1,000 samples/s
+        budget_clock.now = 1.5
+        ws.send_json(frame(2, frames[2]))
+        assert ws.receive_json()["code"] == "rate_limited"  # too early
+        budget_clock.now = 2.0
         ws.send_json(frame(2, frames[2]))
         assert ws.receive_json() == {"type": "ack", "seq": 2}
     assert stored(reading, sid) == frames[0] + frames[1] + frames[2]
-    assert socket_stats(reading).rate_limited == 1
+    assert socket_stats(reading).rate_limited == 2
 
 
-def test_error_replies_are_rate_limited_and_count_what_was_suppressed(reading: Reading) -> None:
+def test_error_replies_are_rate_limited_and_count_what_was_suppressed(
+    reading: Reading, budget_clock: BudgetClock
+) -> None:
     reading.client.app.state.gaze_limits = SocketLimits(errors_per_s=2, error_burst=3)  # type: ignore[attr-defined]
     sid = reading.open_session()["id"]
     with connect(reading) as ws:
@@ -95,9 +126,9 @@ def test_error_replies_are_rate_limited_and_count_what_was_suppressed(reading: R
         first: list[dict[str, Any]] = []
         while (reply := ws.receive_json())["type"] != "ack":
             first.append(reply)
-        assert 3 <= len(first) <= 4, first  # the burst, plus at most one refilled while sending
+        assert len(first) == 3, first  # the burst
         assert all(r["code"] == "bad_json" and "suppressed" not in r for r in first)
-        time.sleep(0.6)  # one error's worth of budget comes back
+        budget_clock.now += 0.5  # one error's worth of budget comes back
         ws.send_text("not json")
         later = ws.receive_json()
     assert later["code"] == "bad_json"
