@@ -22,6 +22,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from server.imaging import pydicom_policy  # noqa: F401  (applies the logging policy)
@@ -161,24 +162,54 @@ def _unlisted_removed(elem: DataElement) -> bool:
     return elem.VR in _NETWORK_VRS
 
 
+def _removed_by_tag(tag: BaseTag) -> bool:
+    """Elements removed whatever their value: private ones, and the curve and overlay groups
+    (an overlay without its data is not valid, so the groups go whole)."""
+    return tag.is_private or 0x5000 <= tag.group <= 0x50FF or 0x6000 <= tag.group <= 0x60FF
+
+
+def prune_unread(ds: Dataset) -> int:
+    """Delete the elements :func:`deidentify` removes by tag alone, without decoding their values.
+
+    pydicom decodes a value on first access; most of a scanner's file is often private elements,
+    whose decoding would be wasted work since they are removed anyway. Sequences that stay are
+    pruned item by item (their items are parsed, the private elements in them are not decoded).
+    :func:`deidentify` gives the same result with or without this step.
+
+    Returns:
+        The number of elements deleted.
+    """
+    removed = 0
+    for tag in list(ds.keys()):
+        if _removed_by_tag(tag):
+            del ds[tag]
+            removed += 1
+        elif (elem := ds[tag]).VR == "SQ":  # kept elements are decoded (and so checked) anyway
+            for item in elem.value:
+                removed += prune_unread(item)
+    return removed
+
+
 def _clean(ds: Dataset, key: bytes, counts: _Counts) -> None:
-    for elem in list(ds):
+    for tag in list(ds.keys()):
+        if _removed_by_tag(tag):
+            # Deleted before its value is read: decoding it would be wasted work.
+            del ds[tag]
+            counts.removed += 1
+            continue
+        elem = ds[tag]
         if elem.keyword in _PIXEL_KEYWORDS:
             continue
-        tag = int(elem.tag)
-        if elem.tag.is_private or 0x5000 <= elem.tag.group <= 0x50FF or 0x6000 <= elem.tag.group <= 0x60FF:
+        action = profile_action(tag)
+        if action is not None:
+            keep = _apply(action, elem, key, counts)
+        elif _unlisted_removed(elem):
             keep = False
         else:
-            action = profile_action(tag)
-            if action is not None:
-                keep = _apply(action, elem, key, counts)
-            elif _unlisted_removed(elem):
-                keep = False
-            else:
-                keep = True
-                _clean_unlisted(elem, key, counts)
+            keep = True
+            _clean_unlisted(elem, key, counts)
         if not keep:
-            del ds[elem.tag]
+            del ds[tag]
             counts.removed += 1
 
 

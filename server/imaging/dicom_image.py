@@ -10,6 +10,7 @@ import io
 import logging
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,14 @@ logger = logging.getLogger(__name__)
 _CODE_STRING = re.compile(r"^[A-Z0-9 _]{1,16}$")
 
 
-def read_dataset(data: bytes) -> pydicom.Dataset:
+def read_dataset(data: bytes, *, prune: Callable[[pydicom.Dataset], object] | None = None) -> pydicom.Dataset:
     """Parse DICOM bytes with or without preamble/file meta into a fully read data set.
+
+    Args:
+        data: The file's bytes.
+        prune: Called on the parsed data set before its values are decoded and checked, to delete
+            elements that are of no use (the ingest passes :func:`server.imaging.deid.prune_unread`,
+            so the elements de-identification removes anyway are never decoded).
 
     Raises:
         InvalidImage: When the bytes cannot be parsed (truncated or corrupt).
@@ -44,6 +51,8 @@ def read_dataset(data: bytes) -> pydicom.Dataset:
     has_preamble = data[DICOM_PREAMBLE_LENGTH : DICOM_PREAMBLE_LENGTH + 4] == DICOM_PREFIX
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
+        if prune is not None:
+            prune(ds)
         # Values are converted lazily; touch every element now so a corrupt one fails here.
         for _elem in ds.iterall():
             pass

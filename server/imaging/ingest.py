@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from server.imaging.decoded import DecodedImage
-from server.imaging.deid import deidentify, to_bytes
+from server.imaging.deid import deidentify, prune_unread, to_bytes
 from server.imaging.detect import ImageFormat, detect_format
 from server.imaging.dicom_image import decode_first_frame, read_dataset
 from server.imaging.errors import InvalidImage
@@ -78,7 +78,7 @@ class IngestedImage:
 def _decode(data: bytes, fmt: ImageFormat, *, max_pixels: int, uid_salt: bytes) -> DecodedImage:
     if fmt is not ImageFormat.DICOM:
         return decode_raster(data, fmt, max_pixels=max_pixels)
-    ds = read_dataset(data)
+    ds = read_dataset(data, prune=prune_unread)
     decoded = decode_first_frame(ds, max_pixels=max_pixels)
     fallback = hashlib.sha256(np.ascontiguousarray(decoded.values).tobytes()).digest()
     try:
@@ -134,6 +134,7 @@ def ingest_image(data: bytes, *, max_pixels: int, uid_salt: bytes) -> IngestedIm
         (center, width), source = percentile_window(stored.pixels, offset, scale), "percentiles"
 
     display = render_window(stored.pixels, offset, scale, center, width, invert=decoded.invert)
+    display_png = encode_png(display)
     height, width_px = stored.pixels.shape
     metadata = dict(decoded.metadata)
     metadata.update(
@@ -158,8 +159,8 @@ def ingest_image(data: bytes, *, max_pixels: int, uid_salt: bytes) -> IngestedIm
         bits_stored=decoded.bits_stored,
         photometric=decoded.photometric,
         modality=decoded.modality,
-        display_png=encode_png(display),
-        thumbnail_png=thumbnail_png(display),
+        display_png=display_png,
+        thumbnail_png=thumbnail_png(display, display_png=display_png),
         pixels_png16=encode_png(stored.pixels),
         deidentified_dicom=decoded.deidentified_dicom,
         metadata=metadata,

@@ -52,15 +52,21 @@ def decode_png16(data: bytes) -> npt.NDArray[np.uint16]:
         return np.asarray(image).astype(np.uint16)
 
 
-def thumbnail_png(display: npt.NDArray[np.uint8], max_side: int = THUMBNAIL_MAX_SIDE) -> bytes:
+def thumbnail_png(
+    display: npt.NDArray[np.uint8], max_side: int = THUMBNAIL_MAX_SIDE, *, display_png: bytes | None = None
+) -> bytes:
     """A PNG thumbnail of a display image, longest side at most ``max_side``, aspect kept.
 
     Args:
         display: (H, W) uint8 display image.
         max_side: Longest side of the thumbnail in pixels.
+        display_png: ``display`` already encoded by :func:`encode_png`; returned as it is when the
+            image is no larger than a thumbnail (the thumbnail would hold the same pixels).
     """
+    if display_png is not None and max(display.shape) <= max_side:
+        return display_png
     image = Image.fromarray(np.ascontiguousarray(display))
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=3)  # as display PNGs: small files, fast encode
     return buf.getvalue()

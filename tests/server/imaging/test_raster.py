@@ -114,6 +114,9 @@ def test_thumbnail_is_at_most_256_and_keeps_aspect() -> None:
     small = ingest(png_bytes(gradient(30, 20, 255, np.uint8)))
     with Image.open(io.BytesIO(small.thumbnail_png)) as thumb:
         assert thumb.size == (20, 30)
+        # A small image's thumbnail is its display image (the same pixels, encoded once).
+        with Image.open(io.BytesIO(small.display_png)) as display:
+            assert np.array_equal(np.asarray(thumb), np.asarray(display))
 
 
 @pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9])
