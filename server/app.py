@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        ctx.predict_pool.shutdown(wait=True)
         ctx.db.dispose()
 
     app = FastAPI(title="McGIP", version="0.1.0", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)

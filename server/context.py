@@ -26,13 +26,19 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
-        embedding.set_session_nice(settings.predict_nice)
+        embedding.configure_sessions(nice=settings.predict_nice)
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
             tokens=TokenCodec(settings.secret_key, settings.access_token_ttl_s),
             login_limiter=LoginRateLimiter(settings.login_attempts, settings.login_window_s),
-            predict_pool=PredictPool(settings.predict_workers, settings.predict_queue, settings.predict_nice),
+            predict_pool=PredictPool(
+                settings.predict_workers,
+                settings.predict_queue,
+                settings.predict_nice,
+                processes=settings.predict_processes,
+                intra_op_threads=settings.predict_threads,
+            ),
             predict_tensors=TensorCache(settings.predict_cache_mb << 20),
             predict_batcher=MicroBatcher(settings.predict_micro_batch),
         )

@@ -46,8 +46,13 @@ class Settings(BaseSettings):
     bulk_max_files: int = Field(default=5000, gt=0, le=100_000)
     #: Bulk upload: bytes of all files together at most, counted uncompressed for zip entries.
     bulk_max_total_bytes: int = Field(default=4 * 1024**3, gt=0)
-    #: Predictions run in this many threads (onnxruntime releases the GIL while it computes).
+    #: Predictions run in this many workers at once (processes unless ``predict_processes`` is off).
     predict_workers: int = Field(default=2, gt=0, le=64)
+    #: Workers are separate processes (their own GIL, every thread of them ``predict_nice`` lower),
+    #: so decoding and preprocessing never make the event loop wait; off = threads of the web process.
+    predict_processes: bool = True
+    #: onnxruntime threads per session in a worker process (workers x threads ~ cores).
+    predict_threads: int = Field(default=1, gt=0, le=64)
     #: Predictions waiting or running at most; beyond it the API answers 503 with Retry-After.
     predict_queue: int = Field(default=32, gt=0, le=10_000)
     #: Images per predict request at most (case ids or uploaded files).
@@ -55,9 +60,9 @@ class Settings(BaseSettings):
     #: Preprocessed case inputs kept in memory (MiB; 0 = off), keyed on content hash and spec.
     predict_cache_mb: int = Field(default=64, ge=0, le=65_536)
     #: Images per onnxruntime run at most when concurrent predictions of one model are combined
-    #: (1 = every request runs alone).
+    #: (thread workers only; 1 = every request runs alone).
     predict_micro_batch: int = Field(default=16, gt=0, le=256)
-    #: Nice value added to prediction threads (Linux, per thread; 0 = same priority as the rest),
+    #: Nice value added to prediction workers (Linux, every thread; 0 = same priority as the rest),
     #: so gaze ingest and the event loop get the CPU first when predictions saturate it.
     predict_nice: int = Field(default=10, ge=0, le=19)
 

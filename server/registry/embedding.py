@@ -27,17 +27,21 @@ SPEC_METADATA_KEY = "mcgip.preprocessing"
 _SESSIONS: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 _LOCK = threading.Lock()
 _MAX_SESSIONS = 4
-#: Threads one onnxruntime run may use. Two matches the development/target box (2 cores); the
-#: predict pool's micro-batching keeps concurrent runs of one model to one at a time.
-INTRA_OP_THREADS = 2
+#: Threads one onnxruntime run may use in this process. Two matches the development/target box (2
+#: cores) for sessions in the web process; a predict worker process sets its own (``configure_sessions``).
+_INTRA_OP_THREADS = 2
 #: Nice value added to the threads of sessions created from now on (``MCGIP_PREDICT_NICE`` in the
 #: web process, set by ``AppContext``): inference yields the CPU to gaze ingest and the event loop.
 _SESSION_NICE = 0
 
 
-def set_session_nice(nice: int) -> None:
-    global _SESSION_NICE
-    _SESSION_NICE = max(0, min(19, nice))
+def configure_sessions(*, intra_op_threads: int | None = None, nice: int | None = None) -> None:
+    """Settings of the onnxruntime sessions this process creates from now on."""
+    global _INTRA_OP_THREADS, _SESSION_NICE
+    if intra_op_threads is not None:
+        _INTRA_OP_THREADS = max(1, intra_op_threads)
+    if nice is not None:
+        _SESSION_NICE = max(0, min(19, nice))
 
 
 class _Photometry(Protocol):
@@ -59,7 +63,7 @@ def read_case_pixels(path: Path) -> tuple[Float32Array, float]:
 
 
 def session_options() -> Any:
-    """The onnxruntime options of every session in the web process (and of the bench reference).
+    """The onnxruntime options of every session this process creates.
 
     Worker threads do not spin-wait between operators: the web process shares its cores with the
     event loop and the gaze writer, and spinning threads would take the CPU from them.
@@ -67,7 +71,7 @@ def session_options() -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = INTRA_OP_THREADS
+    options.intra_op_num_threads = _INTRA_OP_THREADS
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options

@@ -1,11 +1,13 @@
 """Diagnosis predictions with a model version's ONNX export (``probabilities`` output), no torch.
 
 The route resolves the version and the images (database and blob reads), then hands decoding,
-preprocessing (``trainer.imaging``, the trainer's own function) and the onnxruntime call to the
-bounded ``PredictPool`` so the event loop never waits on them. Per request the work that does not
-change is cached: the export's session and label metadata (keyed on the files' modification times),
-each stored case's preprocessed input (``predict_cache.TensorCache``, keyed on its content hash and
-the spec), and concurrent requests for one model share an onnxruntime run (``batcher.MicroBatcher``).
+preprocessing (``trainer.imaging``, the trainer's own function) and the onnxruntime call
+(``scoring.score``) to the bounded ``PredictPool`` (worker processes by default) so the event loop
+never waits on them. Per request the work that does not change is cached: the export's session and
+label metadata (keyed on the files' modification times) and each stored case's preprocessed input
+(``predict_cache.TensorCache`` in the web process, keyed on its content hash and the spec; a hit
+travels to the worker, which then skips reading and preprocessing). With thread workers, concurrent
+requests for one model also share an onnxruntime run (``batcher.MicroBatcher``).
 """
 
 from __future__ import annotations
@@ -17,37 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from server.cases.service import PIXELS_FILE, visible_case
 from server.exceptions import Conflict, Invalid, NotFound
-from server.imaging.detect import ImageFormat, detect_format
-from server.imaging.dicom_image import decode_first_frame, read_dataset
-from server.imaging.raster import decode_raster
 from server.models import Case, ModelVersion, StoredImage, User
-from server.registry import embedding, versions
+from server.registry import embedding, scoring, versions
 from server.registry.artifacts import EXPORT_FILES, HEAD_FILE
 from server.registry.batcher import MicroBatcher
+from server.registry.pool import PredictPool
 from server.registry.predict_cache import TensorCache, TensorKey
+from server.registry.scoring import PROBABILITIES, PredictInput, Scored, ScoringModel
 from server.storage import BlobStore
 from trainer.diagnosis.card import NOT_FOR_CLINICAL_USE, calibration_note
 from trainer.imaging import PreprocessSpec
 
-PROBABILITIES = "probabilities"
-
-
-@dataclass
-class PredictInput:
-    """One image to score: a stored case (read in the pool) or decoded upload values."""
-
-    case_id: int | None = None
-    pixels_path: Path | None = None
-    invert: bool = False
-    upload: bytes | None = None
-    filename: str | None = None
-    #: ``StoredImage.sha256`` of a stored case (the hash of ``pixels_path``): the tensor cache key.
-    content_sha256: str | None = None
+__all__ = ["PROBABILITIES", "PredictInput", "ReadyModel", "predict_in_pool", "run_predictions"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +58,11 @@ class ReadyModel:
     calibration: str
     spec: PreprocessSpec
     run_key: tuple[str, int, int]
+
+    @property
+    def scoring(self) -> ScoringModel:
+        """What a pool worker needs of this model (plain values: it may travel to a process)."""
+        return ScoringModel(self.onnx_path, self.classes, self.spec, self.run_key)
 
 
 _EXPORTS: OrderedDict[tuple[str, int, int, int, int], ExportInfo] = OrderedDict()
@@ -174,35 +166,25 @@ def stored_input(blobs: BlobStore, case_id: int, image: StoredImage) -> PredictI
     )
 
 
-def _decode_upload(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool]:
-    """Stored values and shown-inverted flag of an uploaded PNG/JPEG/DICOM (ImagingError on failure)."""
-    fmt = detect_format(data)
-    if fmt is ImageFormat.DICOM:
-        decoded = decode_first_frame(read_dataset(data), max_pixels=max_pixels)
-    else:
-        decoded = decode_raster(data, fmt, max_pixels=max_pixels)
-    return np.asarray(decoded.values, dtype=np.float64), bool(decoded.invert) != (decoded.slope < 0)
+def _cache_lookup(tensors: TensorCache | None, spec: PreprocessSpec, items: list[PredictInput]) -> None:
+    """Give each stored case found in the tensor cache its model input (the worker then skips it)."""
+    if tensors is None or not tensors.max_bytes:
+        return
+    for item in items:
+        if item.upload is None and item.content_sha256 and item.tensor is None:
+            item.tensor = tensors.get(TensorKey(item.content_sha256, item.invert, spec))
 
 
-def _model_row(
-    model: ReadyModel, item: PredictInput, max_pixels: int, tensors: TensorCache | None
-) -> np.ndarray:
-    """One image's (1, S, S) model input: from the tensor cache, or read, decoded and preprocessed."""
-    if item.upload is not None:
-        pixels, invert = _decode_upload(item.upload, max_pixels)
-        return embedding.prepare_batch(model.spec, [pixels], inverts=[invert])[0]
-    assert item.pixels_path is not None
-    key = None
-    if tensors is not None and tensors.max_bytes and item.content_sha256:
-        key = TensorKey(item.content_sha256, item.invert, model.spec)
-        cached = tensors.get(key)
-        if cached is not None:
-            return cached
-    pixels32, full = embedding.read_case_pixels(item.pixels_path)
-    row = embedding.prepare_batch(model.spec, [pixels32], inverts=[item.invert], full_scales=[full])[0]
-    if key is not None and tensors is not None:
-        tensors.put(key, row)
-    return row
+def _cache_store(
+    tensors: TensorCache | None, spec: PreprocessSpec, items: list[PredictInput], scored: Scored
+) -> None:
+    """Keep the model inputs the worker computed for stored cases."""
+    if tensors is None or not tensors.max_bytes:
+        return
+    for i, row in scored.computed.items():
+        sha = items[i].content_sha256
+        if sha:
+            tensors.put(TensorKey(sha, items[i].invert, spec), row)
 
 
 def run_predictions(
@@ -213,29 +195,37 @@ def run_predictions(
     tensors: TensorCache | None = None,
     batcher: MicroBatcher | None = None,
 ) -> list[dict[str, Any]]:
-    """Decode, preprocess and score (runs in the pool). Raises ``ImagingError`` for a bad upload.
+    """Decode, preprocess and score in the calling thread (jobs and the CLI; the API uses
+    ``predict_in_pool``). Raises ``ImagingError`` for a bad upload.
 
     With ``tensors`` stored cases' inputs come from / go to the cache; with ``batcher`` the
-    onnxruntime run may be shared with other requests for the same model arriving at the same time.
+    onnxruntime run may be shared with other threads predicting with the same model.
     """
-    batch = np.stack([_model_row(model, item, max_pixels, tensors) for item in items])
+    _cache_lookup(tensors, model.spec, items)
+    scored = scoring.score(model.scoring, items, max_pixels, batcher)
+    _cache_store(tensors, model.spec, items, scored)
+    return scored.predictions
 
-    def graph(x: np.ndarray) -> np.ndarray:
-        return embedding.run_outputs(model.onnx_path, x, [PROBABILITIES])[0]
 
-    probs = graph(batch) if batcher is None else batcher.run(model.run_key, graph, batch)
-    out = []
-    for item, row in zip(items, probs, strict=True):
-        entry: dict[str, Any] = {
-            "probabilities": {name: float(p) for name, p in zip(model.classes, row, strict=True)},
-            "label": model.classes[int(np.argmax(row))],
-        }
-        if item.case_id is not None:
-            entry["case_id"] = item.case_id
-        if item.filename is not None:
-            entry["filename"] = item.filename
-        out.append(entry)
-    return out
+async def predict_in_pool(
+    pool: PredictPool,
+    model: ReadyModel,
+    items: list[PredictInput],
+    max_pixels: int,
+    *,
+    tensors: TensorCache | None = None,
+    batcher: MicroBatcher | None = None,
+) -> list[dict[str, Any]]:
+    """``run_predictions`` in the bounded pool; the event loop only looks up and fills the cache.
+
+    Raises ``PoolFull`` (503 + Retry-After) when the pool is full and ``ImagingError`` for a bad
+    upload. ``batcher`` is used with thread workers only (it coordinates threads of one process).
+    """
+    _cache_lookup(tensors, model.spec, items)
+    shared = None if pool.processes else batcher
+    scored = await pool.run(scoring.score, model.scoring, items, max_pixels, shared)
+    _cache_store(tensors, model.spec, items, scored)
+    return scored.predictions
 
 
 def response(model: ReadyModel, predictions: list[dict[str, Any]], *, batch: bool) -> dict[str, Any]:

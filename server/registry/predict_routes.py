@@ -212,10 +212,13 @@ async def predict_route(
 
     model, items = await run_in_threadpool(resolve)
     # A full pool (503 + Retry-After) and a bad upload (413/415/422) are domain errors.
-    predictions = await ctx.predict_pool.run(
-        lambda: predict.run_predictions(
-            model, items, settings.max_image_pixels, tensors=ctx.predict_tensors, batcher=ctx.predict_batcher
-        )
+    predictions = await predict.predict_in_pool(
+        ctx.predict_pool,
+        model,
+        items,
+        settings.max_image_pixels,
+        tensors=ctx.predict_tensors,
+        batcher=ctx.predict_batcher,
     )
     audit.record(
         session,

@@ -53,3 +53,31 @@ def call_in_lowered_thread(fn: Callable[[], T], nice: int) -> T:
     if error:
         raise error[0]
     return result[0]
+
+
+def lower_worker_process(nice: int, intra_op_threads: int) -> None:
+    """Initializer of a predict worker process: every thread lower, one BLAS thread, small sessions.
+
+    Runs after the worker imported numpy, whose BLAS library may already have started its threads
+    at normal priority (and a BLAS thread spin-waits after each call), so every thread that exists
+    now is lowered (Linux: ``/proc/self/task``), and BLAS is limited to the calling thread: the
+    preprocessing products are small. onnxruntime sessions created later by this process inherit
+    its main thread's priority and use ``intra_op_threads`` threads each.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from server.registry import embedding
+
+    threadpool_limits(1)
+    embedding.configure_sessions(intra_op_threads=intra_op_threads, nice=0)
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [threading.get_native_id()]
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except OSError as exc:  # a thread may have ended, or a sandbox forbids it
+            log.warning("could not lower the priority of thread %s: %s", tid, exc)

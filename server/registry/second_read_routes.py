@@ -61,14 +61,13 @@ async def request_second_read(
         return second_read.public(existing)
     reading, label, model, items = todo
     # A full pool is a domain error: 503 with Retry-After.
-    (pred,) = await ctx.predict_pool.run(
-        lambda: predict.run_predictions(
-            model,
-            items,
-            ctx.settings.max_image_pixels,
-            tensors=ctx.predict_tensors,
-            batcher=ctx.predict_batcher,
-        )
+    (pred,) = await predict.predict_in_pool(
+        ctx.predict_pool,
+        model,
+        items,
+        ctx.settings.max_image_pixels,
+        tensors=ctx.predict_tensors,
+        batcher=ctx.predict_batcher,
     )
     row = SecondRead(
         session_id=reading.id,

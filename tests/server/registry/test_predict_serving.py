@@ -188,3 +188,46 @@ def test_prediction_threads_and_the_threads_they_start_run_at_lower_priority() -
 
     assert call_in_lowered_thread(spawn_and_report, 3) == min(19, base + 3)
     assert own_nice() == base  # the caller keeps its priority
+
+
+def _worker_report() -> tuple[int, list[int], int, int]:
+    """(pid, nice of every thread, nice of a thread it starts, BLAS threads) inside a pool worker."""
+    from threadpoolctl import threadpool_info
+
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    seen: list[int] = []
+    child = threading.Thread(
+        target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    )
+    child.start()
+    child.join()
+    # numpy's BLAS (this test module also loads scipy's, after the initializer ran).
+    blas = [lib["num_threads"] for lib in threadpool_info() if "numpy" in lib["filepath"]]
+    return os.getpid(), [os.getpriority(os.PRIO_PROCESS, t) for t in tids], seen[0], max(blas, default=1)
+
+
+def _fails() -> None:
+    from server.imaging.errors import UnsupportedImageType
+
+    raise UnsupportedImageType("unsupported image type: not PNG, JPEG or DICOM")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux")
+def test_worker_processes_run_every_thread_lower_with_one_blas_thread() -> None:
+    from server.imaging.errors import UnsupportedImageType
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    pool = PredictPool(workers=1, capacity=2, nice=4, processes=True)
+    try:
+        pid, nices, started, blas = asyncio.run(pool.run(_worker_report))
+        # Domain errors raised in the worker reach the caller as themselves (415 in the API).
+        with pytest.raises(UnsupportedImageType, match="unsupported"):
+            asyncio.run(pool.run(_fails))
+    finally:
+        pool.shutdown(wait=True)
+    assert pid != os.getpid()  # decoding and preprocessing hold another process's GIL
+    # Every thread of the worker, numpy's BLAS threads started before the initializer included,
+    # and every thread it starts later (onnxruntime's) runs lower than the web process.
+    assert nices and set(nices) == {min(19, base + 4)}
+    assert started == min(19, base + 4)
+    assert blas == 1
