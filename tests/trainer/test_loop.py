@@ -14,10 +14,12 @@ import pytest
 import torch
 
 from tests.trainer.fixtures import build_snapshot
-from trainer import api
-from trainer.callbacks import Callback, Progress
+from trainer.callbacks import Callback, CallbackList, Progress
 from trainer.checkpoint import list_checkpoints
 from trainer.config import TrainConfig
+from trainer.data.snapshot import load_snapshot
+from trainer.loop import LoopResult
+from trainer.pipeline import prepare_data, train_one
 from trainer.schedule import warmup_cosine_factor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +69,22 @@ class _CountSteps(Callback):
         self.steps.append(progress.step)
 
 
+def _train(
+    cfg: TrainConfig, manifest: Path, out: Path, callbacks: list[Callback] | None = None, resume: bool = True
+) -> tuple[LoopResult, Path]:
+    """The McGIP run of ``api.train`` (same folders), without the evaluation these tests do not read."""
+    prepared = prepare_data(cfg, load_snapshot(manifest))
+    return train_one(
+        cfg,
+        prepared,
+        out / "mcgip",
+        run="mcgip",
+        callbacks=CallbackList(callbacks or []),
+        device=torch.device("cpu"),
+        resume=resume,
+    )
+
+
 def _encoder_state(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=False)["state_dict"]
 
@@ -81,15 +99,15 @@ def _assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
 def test_resume_after_crash_is_bit_exact(tmp_path: Path, method: str) -> None:
     _, manifest = build_snapshot(tmp_path / "data", 48, size=36)
     cfg = tiny_config(method={"name": method})
-    straight = api.train(cfg, manifest, tmp_path / "straight")
+    straight, straight_encoder = _train(cfg, manifest, tmp_path / "straight")
     with pytest.raises(_Crash):
-        api.train(cfg, manifest, tmp_path / "crashed", callbacks=[_CrashAt(4)])
+        _train(cfg, manifest, tmp_path / "crashed", callbacks=[_CrashAt(4)])
     ckpts = list_checkpoints(tmp_path / "crashed" / "mcgip" / "checkpoints")
     assert [p.name for p in ckpts] == ["step-00000002.pt", "step-00000004.pt"]
-    resumed = api.train(cfg, manifest, tmp_path / "crashed")
+    resumed, resumed_encoder = _train(cfg, manifest, tmp_path / "crashed")
     assert resumed.steps == straight.steps == 6
     assert resumed.losses == straight.losses  # loss history restored and continued identically
-    _assert_same_state(_encoder_state(straight.encoder), _encoder_state(resumed.encoder))
+    _assert_same_state(_encoder_state(straight_encoder), _encoder_state(resumed_encoder))
     # Checkpoint rotation keeps only the newest two.
     assert len(list_checkpoints(tmp_path / "crashed" / "mcgip" / "checkpoints")) == 2
 
@@ -97,11 +115,11 @@ def test_resume_after_crash_is_bit_exact(tmp_path: Path, method: str) -> None:
 def test_no_resume_starts_over(tmp_path: Path) -> None:
     _, manifest = build_snapshot(tmp_path / "data", 48, size=36)
     cfg = tiny_config(train={"steps": 3}, optim={"warmup_steps": 0})
-    first = api.train(cfg, manifest, tmp_path / "out")
+    first, _ = _train(cfg, manifest, tmp_path / "out")
     counter = _CountSteps()
-    again = api.train(cfg, manifest, tmp_path / "out", callbacks=[counter], resume=True)
+    again, _ = _train(cfg, manifest, tmp_path / "out", callbacks=[counter], resume=True)
     assert counter.steps == [] and again.losses == first.losses  # complete: nothing retrained
-    over = api.train(cfg, manifest, tmp_path / "out", callbacks=[counter], resume=False)
+    over, _ = _train(cfg, manifest, tmp_path / "out", callbacks=[counter], resume=False)
     assert counter.steps == [1, 2, 3] and over.losses == first.losses  # retrained, deterministically
 
 
@@ -137,5 +155,5 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     assert not (out / "mcgip" / "encoder.pt").exists()
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    straight = api.train(cfg, manifest, tmp_path / "straight")
-    _assert_same_state(_encoder_state(straight.encoder), _encoder_state(out / "mcgip" / "encoder.pt"))
+    _, straight_encoder = _train(cfg, manifest, tmp_path / "straight")
+    _assert_same_state(_encoder_state(straight_encoder), _encoder_state(out / "mcgip" / "encoder.pt"))
