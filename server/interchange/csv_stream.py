@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from server.interchange.arrow_block import NumberSpec, parse_clean_block
 from server.interchange.records import RowError
 from trainer.arrays import FloatArray
 
@@ -435,6 +436,11 @@ def _parse_block(
     keys: Sequence[int],
 ) -> _Parsed:
     """Parse one block: numbers by column, keys as runs of equal values (first value, length)."""
+    if b'"' not in data:
+        specs = [NumberSpec(j, spec.allow_empty, spec.minimum) for spec, j in numbers]
+        clean = parse_clean_block(data, width, specs, keys)
+        if clean is not None:
+            return _Parsed(np.arange(line, line + clean.rows, dtype=np.int64), clean.numbers, clean.keys, [])
     errors: list[RowError] = []
     block = _block(path, data, line, width, errors)
     if block is None:
