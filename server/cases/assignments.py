@@ -37,13 +37,14 @@ def bulk_assign(session: Session, body: BulkAssign) -> BulkAssignResult:
         query = query.where(Case.title.ilike(pattern) | Case.external_id.ilike(pattern))
     cases = list(session.scalars(query).unique())
     ordered = [readers[rid] for rid in dict.fromkeys(body.reader_ids)]
-    existing = set(
-        session.execute(
+    existing = {
+        (case_id, reader_id)
+        for case_id, reader_id in session.execute(
             select(Assignment.case_id, Assignment.reader_id).where(
                 Assignment.case_id.in_([c.id for c in cases])
             )
-        ).tuples()
-    )
+        )
+    }
     per_reader = {r.id: 0 for r in ordered}
     for i, case in enumerate(cases):
         targets = ordered if body.mode == "all" else [ordered[i % len(ordered)]]

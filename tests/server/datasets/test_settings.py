@@ -67,7 +67,7 @@ def test_invalid_settings_name_the_field(raw: dict[str, Any], loc: tuple[Any, ..
 def test_every_field_is_documented() -> None:
     for model in (
         DatasetSettings,
-        *(type(v) for v in DatasetSettings().__dict__.values() if hasattr(v, "model_fields")),
+        *(type(v) for v in DatasetSettings().__dict__.values() if hasattr(type(v), "model_fields")),
     ):
         undocumented = [name for name, field in model.model_fields.items() if not field.description]
         assert not undocumented or model.__name__ == "RetrainPolicy" and undocumented == ["enabled"], (
