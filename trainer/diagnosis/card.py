@@ -54,6 +54,7 @@ def diagnosis_section(
             "problems": evaluation.get("problems", []),
             "n_cases": evaluation.get("n_cases"),
             "n_folds": evaluation.get("n_folds"),
+            "n_repeats": evaluation.get("n_repeats", 1),
             "class_counts": evaluation.get("class_counts", {}),
             "primary_metric": evaluation.get("primary_metric"),
             "conditions": evaluation.get("conditions", {}),
@@ -145,7 +146,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         if ev.get("status") != "ok":
             lines.append(f"- Not available: {'; '.join(ev.get('problems', []))}")
         else:
-            lines.append(f"n = {ev.get('n_cases')} labelled cases, {ev.get('n_folds')}-fold CV")
+            lines.append(
+                f"n = {ev.get('n_cases')} labelled cases, {ev.get('n_repeats', 1)} x {ev.get('n_folds')}-fold"
+                " CV; metrics: case-bootstrap CIs; differences to the baseline: "
+                + str((ev.get("protocol") or {}).get("paired", "paired bootstrap"))
+            )
             lines.append("")
             conds = ev.get("conditions", {})
             names = list(conds)

@@ -4,9 +4,15 @@ For every encoder: features of the labelled cases through the shared preprocessi
 
 * the **deployed head**: linear part fitted on the labelled ``train`` split, temperature on the
   labelled held-out ``test`` split; written as ``head.json`` beside the encoder;
-* the **cross-validated evaluation** (``trainer.protocol``): out-of-fold head probabilities over all
-  labelled cases, before and after temperature scaling (each fold's temperature fitted on the other
-  folds), metrics with 95% bootstrap CIs, the paired difference to the baseline and the verdict.
+* the **cross-validated evaluation**, by the evaluation protocol (``trainer.protocol``, the
+  project's standard, as the encoders' probes): repeated content-keyed stratified k-fold
+  cross-validation (``EvaluationConfig.repeats`` x k folds); in every fold of every repetition the
+  head is refitted on the other folds and its temperature on their out-of-fold logits, so each
+  condition's metrics get 95% case-bootstrap CIs from the first repetition's out-of-fold
+  probabilities (before and after temperature scaling), and the McGIP - baseline difference comes
+  from the per-fold metrics of all repetitions by the Nadeau-Bengio corrected resampled t-test
+  (``trainer.protocol.cvtest``): refitting captures the variability of which cases trained each
+  head, which a bootstrap of fixed out-of-fold predictions misses. Then the verdict.
 """
 
 from __future__ import annotations
@@ -23,7 +29,15 @@ from trainer.evaluate import embed
 from trainer.export import load_encoder
 from trainer.imaging import read_values, spec_from_encoder_info
 from trainer.pipeline import PreparedData
-from trainer.protocol import EvaluationConfig, assign_folds, check_labels, content_key, evaluate_probabilities
+from trainer.protocol import (
+    DEFAULT_REPEATS,
+    EvaluationConfig,
+    assign_folds,
+    check_labels,
+    content_key,
+    evaluate_probabilities,
+    fold_metrics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +67,7 @@ def fit_heads(
     device: torch.device,
     folds: int = 5,
     resamples: int = 2000,
+    repeats: int = DEFAULT_REPEATS,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Write ``head.json`` beside each encoder that has enough labels and evaluate the heads.
@@ -92,13 +107,10 @@ def fit_heads(
         out["evaluation"] = {"status": "insufficient_labels", "problems": check.problems}
     else:
         keys = [content_key(read_values(prepared.store.paths[i])[0]) for i in indices]
-        fold_of = assign_folds(keys, labels, folds, seed=seed)
-        probabilities: dict[str, dict[str, np.ndarray]] = {}
-        for name, x in feats.items():
-            before, after = out_of_fold_probabilities(x, y, fold_of, len(classes))
-            probabilities[name] = {"head": after, "head_uncalibrated": before}
-        config = EvaluationConfig(folds=folds, resamples=resamples, seed=seed, primary_metric=PRIMARY_METRIC)
-        out["evaluation"] = evaluate_probabilities(probabilities, y, classes, config, folds=fold_of)
+        config = EvaluationConfig(
+            folds=folds, resamples=resamples, seed=seed, repeats=repeats, primary_metric=PRIMARY_METRIC
+        )
+        out["evaluation"] = evaluate_heads(feats, y, labels, keys, classes, config)
         for name in feats:
             cond = out["evaluation"]["conditions"].get(name, {})
             out["heads"][name]["calibration"].update(
@@ -109,3 +121,53 @@ def fit_heads(
     out["status"] = "ok"
     logger.info("diagnosis heads fitted for %s on %d labelled cases", sorted(encoders), len(labels))
     return out
+
+
+def evaluate_heads(
+    features: dict[str, np.ndarray],
+    y: np.ndarray,
+    labels: list[str],
+    keys: list[str],
+    classes: tuple[str, ...],
+    config: EvaluationConfig,
+) -> dict[str, Any]:
+    """The protocol's report for the heads of several conditions on the same labelled cases.
+
+    Args:
+        features: condition -> (n, F) features. y: (n,) labels 0..C-1 (``labels`` by name).
+        keys: content key per case (the protocol's folds). classes: C names.
+        config: the protocol settings (folds, repeats, resamples, seed, primary metric).
+
+    Returns:
+        ``evaluate_probabilities``'s report with probes ``head`` (calibrated) and
+        ``head_uncalibrated``: CIs from the first repetition, differences by the corrected t-test
+        over every fold of every repetition.
+    """
+    probabilities: dict[str, dict[str, np.ndarray]] = {}
+    scores: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in features}
+    fractions: list[float] = []
+    first: np.ndarray | None = None
+    for r in range(config.repeats):
+        # Fold seeds seed .. seed + repeats - 1, as the protocol's own repetitions.
+        fold_of = assign_folds(keys, labels, config.folds, seed=config.seed + r)
+        first = fold_of if first is None else first
+        sizes = np.bincount(fold_of, minlength=config.folds).astype(np.float64)
+        fractions.extend((sizes / (sizes.sum() - sizes)).tolist())
+        for name, x in features.items():
+            before, after = out_of_fold_probabilities(x, y, fold_of, len(classes))
+            by_probe = {"head": after, "head_uncalibrated": before}
+            if r == 0:
+                probabilities[name] = by_probe
+            for probe, probs in by_probe.items():
+                for metric, values in fold_metrics(probs, y, fold_of, classes).items():
+                    scores[name].setdefault(f"{probe}.{metric}", []).append(values)
+    fold_scores = {name: {k: np.concatenate(v) for k, v in by_key.items()} for name, by_key in scores.items()}
+    return evaluate_probabilities(
+        probabilities,
+        y,
+        classes,
+        config,
+        folds=first,
+        fold_scores=fold_scores,
+        test_fraction=float(np.mean(fractions)),
+    )

@@ -53,6 +53,8 @@ def test_fit_heads_writes_calibrated_heads_and_a_cross_validated_report(
             assert cal[key]["ci_low"] <= cal[key]["value"] <= cal[key]["ci_high"]
     ev = report["evaluation"]
     assert ev["status"] == "ok" and ev["n_cases"] == 64 and ev["n_folds"] == 4
+    # The protocol's repeated CV and corrected t-test (trainer.protocol), not fixed predictions.
+    assert ev["n_repeats"] == 10 and "Nadeau-Bengio" in ev["protocol"]["paired"]
     acc = ev["conditions"]["mcgip"]["head.balanced_accuracy"]
     assert acc["ci_low"] <= acc["value"] <= acc["ci_high"]
     diff = ev["differences"]["mcgip"]["head.balanced_accuracy"]

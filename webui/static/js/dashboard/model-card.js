@@ -22,7 +22,7 @@ function evaluationSection(ev) {
   }
   const names = Object.keys(ev.conditions || {});
   const table = el('table', { class: 'metrics', 'data-testid': 'card-metrics' },
-    el('tr', {}, el('th', {}, `metric (95% CI), n=${ev.n_cases}, ${ev.n_folds}-fold`),
+    el('tr', {}, el('th', {}, `metric (95% CI), n=${ev.n_cases}, ${ev.n_repeats ?? 1} × ${ev.n_folds}-fold`),
       ...names.map((n) => el('th', {}, n))),
     ...METRICS.map((m) => el('tr', {}, el('th', {}, m),
       ...names.map((n) => el('td', {}, withCi((ev.conditions[n] || {})[m]))))));
@@ -30,7 +30,9 @@ function evaluationSection(ev) {
     const x = d[ev.primary_metric] || {};
     return el('li', {}, `${cond} − baseline, ${ev.primary_metric}: ${withCi(x)}, p = ${fmt(x.p_value)}`);
   });
+  const paired = (ev.protocol || {}).paired;
   return el('div', {}, table, el('ul', {}, ...diffs),
+    paired ? el('p', { class: 'muted', 'data-testid': 'card-paired' }, `Differences: ${paired}.`) : null,
     el('p', { 'data-testid': 'card-verdict' }, el('strong', {}, `Verdict: ${ev.verdict}`), ` — ${ev.verdict_text || ''}`));
 }
 
