@@ -11,16 +11,20 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from server.interchange.arrow_block import NumberSpec, parse_clean_block
+from server.interchange.arrow_block import ArrowBlock, NumberSpec, parse_clean_block
+from server.interchange.line_ranges import read_lines
 from server.interchange.records import RowError
 from trainer.arrays import FloatArray
 
@@ -78,6 +82,8 @@ def read_header(path: Path, errors: list[RowError]) -> list[str] | None:
         return None
     return [h.strip() for h in header]
 
+
+_T = TypeVar("_T")
 
 CHUNK_BYTES = 4 * 1024 * 1024
 _NL, _CR, _COMMA, _QUOTE = 10, 13, 44, 34
@@ -434,9 +440,10 @@ def _parse_block(
     width: int,
     numbers: Sequence[tuple[Number, int]],
     keys: Sequence[int],
+    try_arrow: bool = True,
 ) -> _Parsed:
     """Parse one block: numbers by column, keys as runs of equal values (first value, length)."""
-    if b'"' not in data:
+    if try_arrow and b'"' not in data:
         specs = [NumberSpec(j, spec.allow_empty, spec.minimum) for spec, j in numbers]
         clean = parse_clean_block(data, width, specs, keys)
         if clean is not None:
@@ -473,6 +480,86 @@ def _parse_block(
     return _Parsed(line_array, values_out, keys_out, errors)
 
 
+class _Quoted(Exception):
+    """A block holds a quote character, so byte ranges may split a quoted cell."""
+
+
+def _ordered(pool: ThreadPoolExecutor, jobs: Iterator[Callable[[], _T]]) -> Iterator[_T]:
+    """Run ``jobs`` on ``pool``, a few ahead, yielding their results in order."""
+    in_flight: deque[Future[_T]] = deque()
+    try:
+        while True:
+            while len(in_flight) <= PARSE_THREADS:
+                job = next(jobs, None)
+                if job is None:
+                    break
+                in_flight.append(pool.submit(job))
+            if not in_flight:
+                return
+            yield in_flight.popleft().result()
+    finally:
+        # Let running jobs finish before the caller releases what they use (an open file).
+        for future in in_flight:
+            future.cancel()
+        wait(in_flight)
+
+
+def _data_start(path: Path) -> tuple[int, int]:
+    """Byte offset and file line of the first data row (after a BOM and the header)."""
+    line = _header_lines(path) + 1
+    with path.open("rb") as handle:
+        head = handle.read(3)
+        offset = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+        handle.seek(offset)
+        for _ in range(line - 1):
+            if not handle.readline():
+                break
+        return handle.tell(), line
+
+
+def _range_blocks(
+    path: Path,
+    pool: ThreadPoolExecutor,
+    width: int,
+    numbers: Sequence[tuple[Number, int]],
+    keys: Sequence[int],
+) -> Iterator[_Parsed]:
+    """Blocks of about ``CHUNK_BYTES`` that the worker threads read and parse on their own (see
+    ``line_ranges``), in file order.
+
+    Raises:
+        _Quoted: a block holds a quote character (the caller reads the file in order instead).
+    """
+    first, line = _data_start(path)
+    size = path.stat().st_size
+    specs = [NumberSpec(j, spec.allow_empty, spec.minimum) for spec, j in numbers]
+    fd = os.open(path, os.O_RDONLY)
+
+    def job(a: int) -> tuple[bytes, ArrowBlock | None, int]:
+        data = read_lines(fd, a, a + CHUNK_BYTES, first, size)
+        if b'"' in data:
+            return data, None, -1
+        clean = parse_clean_block(data, width, specs, keys) if data else None
+        rows = (
+            clean.rows if clean is not None else int(np.count_nonzero(np.frombuffer(data, np.uint8) == _NL))
+        )
+        return data, clean, rows
+
+    try:
+        for data, clean, rows in _ordered(pool, (partial(job, a) for a in range(first, size, CHUNK_BYTES))):
+            if rows < 0:
+                raise _Quoted
+            if clean is not None:
+                lines = np.arange(line, line + rows, dtype=np.int64)
+                yield _Parsed(lines, clean.numbers, clean.keys, [])
+            elif data:
+                # Not plainly well-formed: the general parser reads it (rare, so in this thread).
+                yield _parse_block(path, data, line, width, numbers, keys, try_arrow=False)
+            line += rows
+    finally:
+        os.close(fd)
+
+
 def read_columns(
     path: Path,
     header: list[str],
@@ -492,43 +579,52 @@ def read_columns(
     lookup: dict[str, dict[str, int]] = {k: {} for k in keys}
     line_parts: list[NDArray[np.int64]] = []
     width = len(header)
+    n_errors = len(errors)
 
-    def parse(data: bytes, line: int) -> _Parsed:
-        return _parse_block(path, data, line, width, [(s, index[s.name]) for s in numbers],
-                            [index[k] for k in keys])  # fmt: skip
+    number_cols = [(s, index[s.name]) for s in numbers]
+    key_cols = [index[k] for k in keys]
 
-    # Blocks are parsed on worker threads (numpy releases the GIL in its loops) and their results
+    def add(parsed: _Parsed) -> bool:
+        """Take one block's columns; False when reading must stop."""
+        errors.extend(parsed.errors)
+        if parsed.lines is None:
+            return False  # not text: the rest cannot be trusted either
+        if parsed.lines.shape[0] == 0:
+            return True
+        line_parts.append(parsed.lines)
+        for spec, values in zip(numbers, parsed.numbers, strict=True):
+            num_parts[spec.name].append(values)
+        for key, (firsts, runs) in zip(keys, parsed.keys, strict=True):
+            # Keys repeat for thousands of rows: store small codes, not one string per row.
+            table = lookup[key]
+            codes = np.array([table.setdefault(v, len(table)) for v in firsts], dtype=np.int32)
+            code_parts[key].append(np.repeat(codes, runs))
+        return True
+
+    # Blocks are parsed on worker threads (Arrow and numpy release the GIL) and their results
     # taken in file order; at most a few blocks are in flight, so memory stays bounded.
     with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
-        in_flight: deque[Future[_Parsed]] = deque()
-        raw = _raw_blocks(path)
-        done = False
-        while not done:
-            while len(in_flight) <= PARSE_THREADS:
-                item = next(raw, None)
-                if item is None:
+        try:
+            for parsed in _range_blocks(path, pool, width, number_cols, key_cols):
+                if not add(parsed):
                     break
-                in_flight.append(pool.submit(parse, *item))
-            if not in_flight:
-                break
-            parsed = in_flight.popleft().result()
-            errors.extend(parsed.errors)
-            if parsed.lines is None:
-                # Not text: stop reading, as the rest cannot be trusted either.
-                for future in in_flight:
-                    future.cancel()
-                done = True
-                continue
-            if parsed.lines.shape[0] == 0:
-                continue
-            line_parts.append(parsed.lines)
-            for spec, values in zip(numbers, parsed.numbers, strict=True):
-                num_parts[spec.name].append(values)
-            for key, (firsts, runs) in zip(keys, parsed.keys, strict=True):
-                # Keys repeat for thousands of rows: store small codes, not one string per row.
-                table = lookup[key]
-                codes = np.array([table.setdefault(v, len(table)) for v in firsts], dtype=np.int32)
-                code_parts[key].append(np.repeat(codes, runs))
+        except _Quoted:
+            # A quoted cell may hold a newline: start again, reading the file in order.
+            line_parts.clear()
+            for values in num_parts.values():
+                values.clear()
+            for codes in code_parts.values():
+                codes.clear()
+            for table in lookup.values():
+                table.clear()
+            del errors[n_errors:]
+            in_order = (
+                partial(_parse_block, path, data, line, width, number_cols, key_cols)
+                for data, line in _raw_blocks(path)
+            )
+            for parsed in _ordered(pool, in_order):
+                if not add(parsed):
+                    break
     empty_f: FloatArray = np.zeros(0, dtype=np.float64)
     empty_i: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
     return Columns(
