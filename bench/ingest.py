@@ -301,6 +301,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--window", type=int, default=8, help="frames in flight per connection when saturating"
     )
+    parser.add_argument(
+        "--acks",
+        choices=("batch", "each"),
+        default="batch",
+        help="acknowledgement mode the readers ask for in their hello (docs/gaze-protocol.md)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 8 readers, about 2 s per phase")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = parser.parse_args(argv)
@@ -315,16 +321,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = f"ws://127.0.0.1:{port}"
     print(
         f"ingest: {args.readers} readers x {args.rate:g} Hz, frames of {args.frame_ms:g} ms"
-        f" ({per_frame} samples), SQLite, uvicorn pid {server.pid}, {os.cpu_count()} CPUs"
+        f" ({per_frame} samples), acks {args.acks}, SQLite, uvicorn pid {server.pid}, {os.cpu_count()} CPUs"
     )
     try:
         gaze, echo = base + "/ws/gaze", base + ECHO_PATH
         ms, paced_s, sat_s, window = args.frame_ms, args.duration, args.saturate, args.window
+        batch = args.acks == "batch"
         phases = [
             ("echo paced", LoadSpec(echo, world.durable, blocks, ms, paced_s)),
-            ("durable paced", LoadSpec(gaze, world.durable, blocks, ms, paced_s, resume=True)),
+            (
+                "durable paced",
+                LoadSpec(gaze, world.durable, blocks, ms, paced_s, resume=True, batch_acks=batch),
+            ),
             ("echo saturating", LoadSpec(echo, world.saturate, blocks, ms, sat_s, window)),
-            ("durable saturating", LoadSpec(gaze, world.saturate, blocks, ms, sat_s, window, resume=True)),
+            (
+                "durable saturating",
+                LoadSpec(gaze, world.saturate, blocks, ms, sat_s, window, resume=True, batch_acks=batch),
+            ),
         ]
         results: dict[str, LoadResult] = {}
         rows: dict[str, dict[str, float]] = {}

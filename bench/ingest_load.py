@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection, connect
 
 _SEQ = re.compile(r'"seq":\s*(\d+)')
+_ACKS = '{"type":"acks","seqs":['
 #: How long a reader waits for outstanding acks after its last frame.
 DRAIN_TIMEOUT_S = 15.0
 
@@ -42,6 +43,8 @@ class LoadSpec:
         duration_s: How long frames are sent.
         window: None for paced sending, else the most unacknowledged frames per connection.
         resume: After the drain timeout, reconnect and resend what is not stored (durable only).
+        batch_acks: Ask for one ``acks`` message per commit (``"acks": "batch"`` in the hello)
+            instead of one ``ack`` per frame (the echo endpoint ignores it).
     """
 
     url: str
@@ -51,6 +54,7 @@ class LoadSpec:
     duration_s: float
     window: int | None = None
     resume: bool = False
+    batch_acks: bool = True
 
 
 @dataclass
@@ -87,18 +91,23 @@ async def _receive(
     async for message in ws:
         now = time.perf_counter()
         text = message if isinstance(message, str) else message.decode()
-        match = _SEQ.search(text, 0, 64)
-        if not text.startswith(('{"type":"ack"', '{"type":"frame"')) or match is None:
-            log.errors.append(text[:200])
-            continue
-        seq = int(match.group(1))
-        if seq in log.acked:
-            continue
-        log.acked.add(seq)
-        log.latencies_s.append(now - sent_at[seq])
-        log.last_ack = now
-        if window is not None:
-            window.release()
+        if text.startswith(_ACKS):
+            # One message per commit listing every committed seq (``acks: "batch"``).
+            seqs = [int(s) for s in text[len(_ACKS) : -2].split(",")]
+        else:
+            match = _SEQ.search(text, 0, 64)
+            if not text.startswith(('{"type":"ack"', '{"type":"frame"')) or match is None:
+                log.errors.append(text[:200])
+                continue
+            seqs = [int(match.group(1))]
+        for seq in seqs:
+            if seq in log.acked:
+                continue
+            log.acked.add(seq)
+            log.latencies_s.append(now - sent_at[seq])
+            log.last_ack = now
+            if window is not None:
+                window.release()
 
 
 class _Start:
@@ -139,7 +148,7 @@ async def _stream(index: int, spec: LoadSpec, gate: _Start, log: ReaderLog) -> N
     url = f"{spec.url}?token={reader.token}"
     n_blocks = len(spec.blocks)
     async with connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=60) as ws:
-        await ws.send(f'{{"type":"hello","session_id":{reader.session_id}}}')
+        await ws.send(_hello(reader, spec))
         await ws.recv()
         start = await gate.ready()
         sent_at: dict[int, float] = {}
@@ -171,6 +180,11 @@ async def _stream(index: int, spec: LoadSpec, gate: _Start, log: ReaderLog) -> N
         await _resume(url, reader, spec, index, log)
 
 
+def _hello(reader: Reader, spec: LoadSpec) -> str:
+    acks = ',"acks":"batch"' if spec.batch_acks else ""
+    return f'{{"type":"hello","session_id":{reader.session_id}{acks}}}'
+
+
 async def _drain(log: ReaderLog, receiver: asyncio.Task[None]) -> None:
     deadline = time.perf_counter() + DRAIN_TIMEOUT_S
     while len(log.acked) < len(log.sent) and time.perf_counter() < deadline and not receiver.done():
@@ -183,7 +197,7 @@ async def _drain(log: ReaderLog, receiver: asyncio.Task[None]) -> None:
 async def _resume(url: str, reader: Reader, spec: LoadSpec, index: int, log: ReaderLog) -> None:
     """What a real client does after losing its socket: reconnect, learn what is stored, resend the rest."""
     async with connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=60) as ws:
-        await ws.send(f'{{"type":"hello","session_id":{reader.session_id}}}')
+        await ws.send(_hello(reader, spec))
         welcome = json.loads(await ws.recv())
         stored = set(range(welcome["acked_through"] + 1)) | set(welcome["acked_above"])
         log.acked |= stored & set(log.sent)

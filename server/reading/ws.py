@@ -183,6 +183,9 @@ class GazeConnection:
         self.error_budget = budgets.errors
         self.suppressed = 0
         self.pause_s = 0.0
+        #: Batched acknowledgements (``acks: "batch"`` in the hello): committed seqs not yet queued.
+        self.batch_acks = False
+        self._acks: list[int] = []
         self.in_flight_frames = 0
         self.in_flight_samples = 0
         self.capacity = asyncio.Event()
@@ -265,6 +268,7 @@ class GazeConnection:
 
     def _close(self, code: int) -> None:
         """Close with ``code`` after sending what is queued."""
+        self._flush_acks()
         if not self.closing:
             self.closing = True
             self.close_code = code
@@ -323,6 +327,13 @@ class GazeConnection:
             return
         await self._frame(message)
 
+    def _flush_acks(self) -> None:
+        """Queue one ``acks`` message for every seq committed since the last one."""
+        if self._acks:
+            seqs = ",".join(map(str, self._acks))
+            self._acks.clear()
+            self._reply(f'{{"type":"acks","seqs":[{seqs}]}}')
+
     def _rate_limited(self, seq: int | None, cost: float) -> None:
         wait = max(self.budget.wait_s(cost), self.limits.min_pause_s)
         self.pause_s = wait
@@ -349,6 +360,7 @@ class GazeConnection:
             self._close(CLOSE_FORBIDDEN)
             return
         self.session_id = hello.session_id
+        self.batch_acks = hello.acks == "batch"
         through, above = resume_point(state.seqs)
         welcome: dict[str, Any] = {
             "type": "welcome",
@@ -356,6 +368,7 @@ class GazeConnection:
             "acked_through": through,
             "acked_above": above,
             "status": state.status.value,
+            "acks": hello.acks,
         }
         self._reply(json.dumps(welcome))
 
@@ -389,7 +402,14 @@ class GazeConnection:
         self.in_flight_samples -= n
         self.capacity.set()
         if result.ok:
-            self._reply(f'{{"type":"ack","seq":{seq}}}')
+            if not self.batch_acks:
+                self._reply(f'{{"type":"ack","seq":{seq}}}')
+                return
+            if not self._acks:
+                # The writer hands a commit's results to the loop in one callback: this runs after
+                # all of them, so the socket sends one message per commit instead of one per frame.
+                self.loop.call_soon(self._flush_acks)
+            self._acks.append(seq)
             return
         self._reply(_error(result.code or "unavailable", result.detail, seq))
         close_code = _CLOSING.get(result.code or "")

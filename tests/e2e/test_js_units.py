@@ -236,9 +236,13 @@ def test_stream_resends_unacked_frames_after_a_cut_and_skips_stored_ones(page: A
       stream.push([99]); await stream.flush(); await sleep(30);
       return {afterFirst, held, drained, seqs: [...server.stored.keys()].sort((a, b) => a - b),
               sockets: server.sockets.length, received: server.received, rejected: stream.rejected,
-              outboxLeft: (await outbox.frames(7)).length, meta: await outbox.getSession(7)};
+              outboxLeft: (await outbox.frames(7)).length, meta: await outbox.getSession(7),
+              ackModes: server.ackModes, ackMessages: server.ackMessages};
     """,
     )
+    # The client asks for batched acks; frames sent together were acknowledged together.
+    assert out["ackModes"] == ["batch", "batch"]
+    assert out["ackMessages"] < out["received"]
     assert out["afterFirst"] == {"pending": 0, "outbox": 0}
     assert out["held"] == 3
     assert out["drained"] is True
@@ -285,6 +289,7 @@ def test_stream_resumes_numbering_from_the_server_without_local_state(page: Any)
       const { GazeStream, backoffMs } = await import('/static/js/stream.js');
       const { MemoryOutbox } = await import('/static/js/outbox.js');
       server.stored.set(0, 1); server.stored.set(1, 1); server.stored.set(4, 1);
+      server.singleAcks = true;                    // a server that only sends one ack per frame
       const stream = new GazeStream(
         {sessionId: 8, outbox: new MemoryOutbox(), frameMs: 10, WebSocketImpl: FakeSocket});
       stream.push([1]);                            // held until the welcome says where numbering continues

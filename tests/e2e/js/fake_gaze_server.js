@@ -1,8 +1,13 @@
 // A scripted stand-in for the server side of /ws/gaze, prepended to stream unit tests run in the
-// page: it stores frames by seq, answers hello with welcome, and acks unless told not to.
+// page: it stores frames by seq, answers hello with welcome, and acks unless told not to. A hello
+// asking for `acks: 'batch'` gets one `acks` message per tick (like one per server commit), unless
+// `singleAcks` plays a server that only knows single acks.
 class FakeServer {
   constructor() {
     this.stored = new Map();
+    this.ackModes = []; // what each hello asked for
+    this.singleAcks = false;
+    this.ackMessages = 0;
     this.sockets = [];
     this.dropAcks = false;
     this.rejectSeq = null;
@@ -26,6 +31,8 @@ class FakeSocket {
       if (this.readyState === 1) this.onmessage({ data: JSON.stringify(o) });
     }, 1);
     if (m.type === 'hello') {
+      server.ackModes.push(m.acks ?? 'each');
+      this.batch = m.acks === 'batch' && !server.singleAcks;
       const seqs = [...server.stored.keys()].sort((a, b) => a - b);
       let through = -1;
       while (server.stored.has(through + 1)) through += 1;
@@ -45,7 +52,22 @@ class FakeSocket {
       }
       if (!server.stored.has(m.seq)) server.stored.set(m.seq, m.samples.length);
       server.received += 1;
-      if (!server.dropAcks) reply({ type: 'ack', seq: m.seq });
+      if (server.dropAcks) return;
+      if (!this.batch) {
+        server.ackMessages += 1;
+        reply({ type: 'ack', seq: m.seq });
+        return;
+      }
+      if (!this.batched) {
+        this.batched = [];
+        setTimeout(() => {
+          const seqs = this.batched;
+          this.batched = null;
+          server.ackMessages += 1;
+          if (this.readyState === 1) this.onmessage({ data: JSON.stringify({ type: 'acks', seqs }) });
+        }, 1);
+      }
+      this.batched.push(m.seq);
     }
   }
 

@@ -124,3 +124,6 @@ def test_largest_frame_is_accepted() -> None:
 
 def test_hello_parses() -> None:
     assert parse_message('{"type": "hello", "session_id": 12}') == Hello(session_id=12)
+    assert parse_message('{"type": "hello", "session_id": 12, "acks": "batch"}') == Hello(12, "batch")
+    with pytest.raises(ProtocolError, match="acks must be one of each, batch"):
+        parse_message('{"type": "hello", "session_id": 12, "acks": true}')

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -51,6 +53,7 @@ def test_frames_are_acked_and_stored_exactly(reading: Reading) -> None:
             "acked_through": -1,
             "acked_above": [],
             "status": "open",
+            "acks": "each",
         }
         for seq, samples in enumerate(sent):
             assert send_frame(ws, seq, samples) == {"type": "ack", "seq": seq}
@@ -101,6 +104,82 @@ def test_pipelined_frames_are_all_acked(reading: Reading) -> None:
         acks = {ws.receive_json()["seq"] for _ in range(n)}
     assert acks == set(range(n))
     assert len(stored(reading, sid)) == 2 * n
+
+
+def test_batched_acks_list_only_committed_frames(reading: Reading) -> None:
+    """With ``acks: "batch"`` one message acknowledges several frames; each listed one is committed."""
+    sid = reading.open_session()["id"]
+    n = 200
+    with connect(reading) as ws:
+        ws.send_json({"type": "hello", "session_id": sid, "acks": "batch"})
+        assert ws.receive_json()["acks"] == "batch"
+        for seq in range(n):
+            ws.send_json(frame(seq, make_samples(2, t0=seq * 20.0, seed=seq)))
+        acked: list[int] = []
+        while len(acked) < n:
+            message = ws.receive_json()
+            assert message["type"] == "acks" and set(message) == {"type", "seqs"}, message
+            acked += message["seqs"]
+            # Visible to another connection as soon as the acknowledgement arrives.
+            assert len(stored(reading, sid)) >= 2 * len(set(acked))
+    assert sorted(acked) == list(range(n))
+    assert len(stored(reading, sid)) == 2 * n
+
+
+def test_batched_acks_send_one_message_per_commit(reading: Reading, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = reading.open_session()["id"]
+    n = 50
+    with connect(reading) as ws:
+        ws.send_json({"type": "hello", "session_id": sid, "acks": "batch"})
+        ws.receive_json()
+        writer = reading.client.app.state.gaze_writer  # type: ignore[attr-defined]
+        gate = threading.Event()
+        commit = writer._commit
+
+        held: list[int] = []
+
+        def gated_commit(frames: list[Any]) -> Any:
+            held.append(len(frames))
+            assert gate.wait(10)
+            return commit(frames)
+
+        monkeypatch.setattr(writer, "_commit", gated_commit)
+        # Frame 0's commit holds the writer while the others queue up behind it.
+        ws.send_json(frame(0, make_samples(2, seed=0)))
+        deadline = time.monotonic() + 10
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.005)
+        for seq in range(1, n):
+            ws.send_json(frame(seq, make_samples(2, t0=seq * 20.0, seed=seq)))
+        while writer._queue.qsize() < n - 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        gate.set()
+        assert ws.receive_json() == {"type": "acks", "seqs": [0]}
+        assert ws.receive_json() == {"type": "acks", "seqs": list(range(1, n))}
+        assert held == [1, n - 1]
+
+
+def test_batched_acks_then_an_error_closes_after_the_acks(reading: Reading) -> None:
+    sid = reading.open_session()["id"]
+    with connect(reading) as ws:
+        ws.send_json({"type": "hello", "session_id": sid, "acks": "batch"})
+        ws.receive_json()
+        ws.send_json(frame(0, make_samples(3)))
+        assert ws.receive_json() == {"type": "acks", "seqs": [0]}
+        ws.send_json({"type": "frame", "seq": 1, "samples": [[1.0] * 17]})
+        error = ws.receive_json()
+        assert (error["type"], error["code"], error["seq"]) == ("error", "bad_sample", 1)
+
+
+def test_unknown_ack_mode_is_refused(reading: Reading) -> None:
+    sid = reading.open_session()["id"]
+    with connect(reading) as ws:
+        ws.send_json({"type": "hello", "session_id": sid, "acks": "some"})
+        error = ws.receive_json()
+        assert (error["type"], error["code"]) == ("error", "bad_frame")
+        assert "acks" in error["detail"]
+        # The socket stays open and unbound: a valid hello still works.
+        assert hello(ws, sid)["acks"] == "each"
 
 
 def test_bad_frames_get_an_error_and_change_nothing(reading: Reading) -> None:

@@ -142,7 +142,9 @@ export class GazeStream extends EventTarget {
     this.welcomed = false;
     ws.onopen = () => {
       this.lastMessageAt = performance.now();
-      ws.send(JSON.stringify({ type: 'hello', session_id: this.sessionId }));
+      // One `acks` message per server commit instead of one `ack` per frame; a server that does
+      // not know the option sends single acks, which are handled as well.
+      ws.send(JSON.stringify({ type: 'hello', session_id: this.sessionId, acks: 'batch' }));
     };
     ws.onmessage = (event) => this.onMessage(event.data);
     ws.onclose = (event) => this.onClose(ws, event);
@@ -154,6 +156,7 @@ export class GazeStream extends EventTarget {
     let msg;
     try { msg = JSON.parse(data); } catch (_) { return; }
     if (msg.type === 'welcome') this.onWelcome(msg);
+    else if (msg.type === 'acks' && Array.isArray(msg.seqs)) this.onAck(msg.seqs);
     else if (msg.type === 'ack') this.onAck([msg.seq]);
     else if (msg.type === 'error') this.onError(msg);
   }
