@@ -202,6 +202,13 @@ class WsRelay:
             if first and msg.get("type") == "ack" and self.drop_ack(index_of.get(msg["seq"], -1)):
                 self.acks_dropped += 1
                 return
+            if first and msg.get("type") == "acks":
+                # Batched acknowledgements: drop the chosen seqs, pass the others on.
+                kept = [seq for seq in msg["seqs"] if not self.drop_ack(index_of.get(seq, -1))]
+                self.acks_dropped += len(msg["seqs"]) - len(kept)
+                if not kept:
+                    return
+                message = json.dumps({"type": "acks", "seqs": kept})
             ws.send(message)
 
         ws.on_message(from_page)
