@@ -93,7 +93,8 @@ def percentile_window(
         ``[lo, hi]`` is shown by width ``hi - lo + 1`` and center ``lo + width / 2``.
     """
     # Percentiles of uint16 data via a histogram: exact, and O(N) rather than a sort.
-    counts = np.bincount(pixels.ravel(), minlength=UINT16_LEVELS)
+    # Bins up to the largest value only (counts above it are all zero, the percentiles are the same).
+    counts = np.bincount(pixels.ravel(), minlength=1)
     cumulative = np.cumsum(counts)
     total = int(cumulative[-1])
     lo = int(np.searchsorted(cumulative, total * low_percent / 100.0, side="left"))

@@ -32,8 +32,8 @@ def render_window(
     """Render stored values at a window center/width in modality units.
 
     Modality value = ``pixels * scale + offset``. For uint8/uint16 input the window is evaluated
-    once per possible stored value into a look-up table and applied with one gather, so the cost is
-    one memory pass over the image whatever its size.
+    once per stored value up to the image's largest into a look-up table and applied with one
+    gather, so the cost is one memory pass over the image whatever its size.
 
     Args:
         pixels: (H, W) stored values, any integer dtype (uint16 as produced by ingest).
@@ -58,7 +58,8 @@ def render_window(
     if not np.issubdtype(pixels.dtype, np.integer):
         raise ValueError(f"pixels must be an integer array, got dtype {pixels.dtype}")
     if pixels.dtype in (np.uint8, np.uint16):
-        codes = np.arange(np.iinfo(pixels.dtype).max + 1, dtype=np.float64)
+        # Codes up to the image's largest value only: 12-bit data then needs 1/16 of a uint16 table.
+        codes = np.arange(int(pixels.max()) + 1 if pixels.size else 1, dtype=np.float64)
         lut = _to_uint8(_window_linear(codes * scale + offset, center, width), invert)
         return lut[pixels]
     modality = pixels.astype(np.float64) * scale + offset
