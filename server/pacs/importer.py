@@ -2,10 +2,13 @@
 
 Each instance is retrieved as the raw bytes of its ``application/dicom`` part and handed to the upload
 path's in-memory ingest (:func:`server.imaging.ingest_image`: parse once, de-identify, render);
-only de-identified files reach the disk. A few threads retrieve instances ahead and hand each to a
-small pool of ingest processes (:mod:`server.pacs.ingest_pool`) while the job's thread stores the
-ones that are ready: network waits, de-identification and fsyncs overlap, and the prefetch window
-bounds memory.
+only de-identified files reach the disk. A series to be imported (mostly) whole is retrieved with one
+streamed WADO-RS request (per-request costs on both sides are then paid once per series, not once
+per instance); its parts are matched to the listed instances by their de-identified SOP instance UID
+(the keyed remapping of the original), and a listed instance its answer did not deliver usably is
+retrieved on its own. A producer thread retrieves ahead and hands each part to a small pool of ingest
+processes (:mod:`server.pacs.ingest_pool`) while the job's thread stores the ones that are ready:
+network waits, de-identification and fsyncs overlap, and the prefetch window bounds memory.
 
 Instances are stored in batches of whatever is ready (at most :data:`MAX_BATCH`): each batch's files
 are written, fsynced together (concurrent fsyncs share journal commits) and only then its cases,
@@ -21,8 +24,8 @@ import hmac
 import io
 import logging
 import os
+import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,8 +40,9 @@ from server.cases.service import check_burned_in_annotation, store_case
 from server.db import Database
 from server.exceptions import DomainError
 from server.imaging import IngestedImage, ingest_image
+from server.imaging.deid import remap_uid
 from server.models import Dataset, PacsImport, PacsUidLink
-from server.pacs.client import PacsError, describe, retrieve_instance_bytes, status_of
+from server.pacs.client import PacsError, describe, iter_series_parts, retrieve_instance_bytes, status_of
 from server.pacs.ingest_pool import ingest_pool, warm_up
 from server.pacs.query import ImportQuery, InstanceRef, find_studies, iter_instances
 from server.settings import Settings
@@ -58,6 +62,9 @@ MAX_BATCH = 16
 SYNC_THREADS = 8
 #: Skipped instances listed one by one in the job result (the count is always complete).
 MAX_REPORTED_SKIPS = 500
+#: A series is retrieved in one request when at least this many of its instances are to be imported
+#: and they are at least half of those listed (otherwise instance by instance).
+SERIES_MIN = 2
 #: Statuses that mean "this one instance is not available", not "the PACS is failing".
 _INSTANCE_GONE = frozenset({404, 410})
 
@@ -158,6 +165,25 @@ def _sop_class(image: IngestedImage) -> str:
     return str(ds.get("SOPClassUID", ""))
 
 
+def _plan(
+    refs: list[InstanceRef], pending: list[tuple[InstanceRef, str]]
+) -> list[tuple[str, str, list[tuple[InstanceRef, str]], bool]]:
+    """The pending instances grouped by series, in listing order, each group marked True when the
+    series is to be retrieved in one request (:data:`SERIES_MIN`; instances already imported are
+    still in a series answer, so a series that is mostly imported is retrieved instance by instance).
+    """
+    listed: dict[tuple[str, str], int] = {}
+    for ref in refs:
+        listed[(ref.study_uid, ref.series_uid)] = listed.get((ref.study_uid, ref.series_uid), 0) + 1
+    groups: dict[tuple[str, str], list[tuple[InstanceRef, str]]] = {}
+    for ref, key in pending:
+        groups.setdefault((ref.study_uid, ref.series_uid), []).append((ref, key))
+    return [
+        (study, series, items, len(items) >= SERIES_MIN and 2 * len(items) >= listed[(study, series)])
+        for (study, series), items in groups.items()
+    ]
+
+
 def _title(ref: InstanceRef) -> str:
     parts = [ref.modality or "DICOM"]
     if ref.series_number:
@@ -198,6 +224,9 @@ class Importer:
         self.check = check
         self.progress = progress
         self._ingest_pool: ProcessPoolExecutor | None = None
+        # Dedupe keys of the instances a series answer has delivered (shared by the ingest threads).
+        self._claimed: set[str] = set()
+        self._claim_lock = threading.Lock()
 
     def _client(self) -> DICOMwebClient:
         client: DICOMwebClient | None = getattr(self._local, "client", None)
@@ -250,22 +279,131 @@ class Importer:
             return _Skipped(ref, _skip_reason(exc))
         return _Ready(ref, key, image)
 
-    def _prepared(
-        self, pending: list[tuple[InstanceRef, str]]
-    ) -> Generator[Future[_Ready | _Skipped], None, None]:
-        """Futures of the prepared instances in listing order, at most PREFETCH ahead of the consumer."""
-        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pacs-import") as pool:
-            window: deque[Future[_Ready | _Skipped]] = deque()
+    def _ingest_part(
+        self, data: bytes, by_deid_sop: dict[str, tuple[InstanceRef, str]]
+    ) -> _Ready | _Skipped | None:
+        """Ingest one part of a series answer; None when it is not one of the instances to import.
+
+        The part is matched to its listed instance by the de-identified SOPInstanceUID, which is the
+        keyed remapping of the original one: no second parse of the original is needed. A part that
+        cannot be ingested or matched is dropped here; its instance, not seen, is then retrieved on
+        its own, which gives it its own skip reason.
+        """
+        assert self._ingest_pool is not None
+        ingest = self._ingest_pool.submit(
+            ingest_image, data, max_pixels=self.settings.max_image_pixels, uid_salt=self.settings.uid_salt
+        )
+        del data
+        try:
+            image = ingest.result()
+        except DomainError:
+            return None
+        match = by_deid_sop.get(image.deidentified_uids[2]) if image.deidentified_uids else None
+        if match is None:
+            return None
+        with self._claim_lock:
+            if match[1] in self._claimed:  # the same instance twice in one answer
+                return None
+            self._claimed.add(match[1])
+        return _Ready(match[0], match[1], image)
+
+    def _put(self, out: queue.Queue[Any], stop: threading.Event, item: Any) -> bool:
+        """Hand ``item`` to the consumer, waiting while the window is full; False once stopped."""
+        while not stop.is_set():
             try:
-                for ref, key in pending:
-                    window.append(pool.submit(self._prepare, ref, key))
-                    if len(window) > PREFETCH:
-                        yield window.popleft()
-                while window:
-                    yield window.popleft()
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        if isinstance(item, Future):
+            item.cancel()
+        return False
+
+    def _produce_series(
+        self,
+        study_uid: str,
+        series_uid: str,
+        items: list[tuple[InstanceRef, str]],
+        out: queue.Queue[Any],
+        stop: threading.Event,
+        pool: ThreadPoolExecutor,
+    ) -> list[tuple[InstanceRef, str]]:
+        """Retrieve a series in one streamed request, queueing an ingest per part; returns the
+        instances still to retrieve one by one (not in the answer, or unreadable there)."""
+        salt = self.settings.uid_salt
+        by_deid_sop = {remap_uid(ref.sop_uid, salt): (ref, key) for ref, key in items}
+        parts: list[Future[_Ready | _Skipped | None]] = []
+        try:
+            for data in iter_series_parts(self._client(), study_uid, series_uid):
+                if stop.is_set():
+                    return []
+                fut = pool.submit(self._ingest_part, data, by_deid_sop)
+                del data
+                parts.append(fut)
+                if not self._put(out, stop, fut):
+                    return []
+        except requests.RequestException as exc:
+            if status_of(exc) not in _INSTANCE_GONE:
+                raise PacsError(describe(exc, self.url)) from None
+            return items  # the series is gone as a whole: each instance gets its own answer
+        except ValueError:
+            return items  # not a multipart answer: try instance by instance
+        for fut in parts:
+            fut.exception()  # wait: which instances were seen is known once every part is ingested
+        with self._claim_lock:
+            return [(ref, key) for ref, key in items if key not in self._claimed]
+
+    def _produce(
+        self,
+        plan: list[tuple[str, str, list[tuple[InstanceRef, str]], bool]],
+        out: queue.Queue[Any],
+        stop: threading.Event,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        """Queue futures of the prepared instances, series by series (the producer thread)."""
+        try:
+            for study_uid, series_uid, items, whole in plan:
+                if stop.is_set():
+                    return
+                left = self._produce_series(study_uid, series_uid, items, out, stop, pool) if whole else items
+                for ref, key in left:
+                    if not self._put(out, stop, pool.submit(self._prepare, ref, key)):
+                        return
+        except BaseException as exc:  # noqa: BLE001  (handed to the consumer, which raises it)
+            failed: Future[_Ready | _Skipped | None] = Future()
+            failed.set_exception(exc)
+            self._put(out, stop, failed)
+        finally:
+            self._put(out, stop, None)
+
+    def _prepared(
+        self, plan: list[tuple[str, str, list[tuple[InstanceRef, str]], bool]]
+    ) -> Generator[Future[_Ready | _Skipped | None], None, None]:
+        """Futures of the prepared instances, at most PREFETCH ahead of the consumer.
+
+        A producer thread retrieves (series in one streamed request where :func:`_plan` says so)
+        while the consumer stores; the bounded queue holds the retrieval back when storing lags.
+        """
+        out: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pacs-import") as pool:
+            producer = threading.Thread(
+                target=self._produce, args=(plan, out, stop, pool), name="pacs-retrieve", daemon=True
+            )
+            producer.start()
+            try:
+                while (fut := out.get()) is not None:
+                    yield fut
             finally:
-                for fut in window:
-                    fut.cancel()
+                stop.set()
+                while producer.is_alive():
+                    try:
+                        item = out.get(timeout=0.1)
+                    except queue.Empty:
+                        continue
+                    if isinstance(item, Future):
+                        item.cancel()
+                producer.join()
 
     # ---- storing (the job's thread) ------------------------------------------------------------
     def _store_batch(self, batch: list[_Ready], report: ImportReport, sync_pool: ThreadPoolExecutor) -> None:
@@ -329,7 +467,7 @@ class Importer:
         return int(case.id)
 
     def _batches(
-        self, futures: Iterator[Future[_Ready | _Skipped]], report: ImportReport
+        self, futures: Iterator[Future[_Ready | _Skipped | None]], report: ImportReport
     ) -> Iterator[list[_Ready]]:
         """Batches of prepared instances: the next one (waiting for it) plus those already done after it.
 
@@ -348,7 +486,7 @@ class Importer:
                     raise
                 if isinstance(outcome, _Skipped):
                     report.skip(outcome.ref, outcome.reason)
-                else:
+                elif outcome is not None:  # None: a series part that is not to be imported
                     batch.append(outcome)
                 fut = next(futures, None)
                 if fut is None or len(batch) >= MAX_BATCH or not fut.done():
@@ -374,7 +512,7 @@ class Importer:
                     done_keys.add(key)  # the same instance listed twice is retrieved once
                     pending.append((ref, key))
             self._report_progress(report)
-            self._store_all(pending, report)
+            self._store_all(_plan(refs, pending), report)
         finally:
             pool.shutdown(cancel_futures=True)
             self._ingest_pool = None
@@ -387,9 +525,11 @@ class Importer:
         )
         return report
 
-    def _store_all(self, pending: list[tuple[InstanceRef, str]], report: ImportReport) -> None:
-        """Retrieve, ingest and store ``pending`` batch by batch, reporting progress after each commit."""
-        prepared = self._prepared(pending)
+    def _store_all(
+        self, plan: list[tuple[str, str, list[tuple[InstanceRef, str]], bool]], report: ImportReport
+    ) -> None:
+        """Retrieve, ingest and store ``plan`` batch by batch, reporting progress after each commit."""
+        prepared = self._prepared(plan)
         try:
             with ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="pacs-fsync") as sync_pool:
                 for batch in self._batches(prepared, report):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -18,6 +21,8 @@ from server.db import Database
 from server.jobs import queue
 from server.jobs.kinds import PacsImportSpec
 from server.models import Case, Job, JobState, PacsImport, PacsUidLink, StoredImage
+from server.pacs import importer
+from server.pacs.query import InstanceRef
 from server.settings import Settings
 from server.worker.runner import Worker
 from tests.server.pacs.data import ct_series, dicom_file, make_dataset, pacs_settings, upload
@@ -218,3 +223,61 @@ def test_killed_import_resumes_where_it_stopped(
     with db.session() as session:
         stored = {Path(d).name for d in session.scalars(select(StoredImage.storage_dir))}
     assert stored <= image_dirs and len(image_dirs - stored) <= 2
+
+
+def test_a_series_comes_in_one_request_and_its_bad_object_gets_its_own_reason(
+    orthanc: OrthancServer, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A series is retrieved with one WADO-RS request; an object in it that cannot be ingested is
+    retrieved again on its own, which skips it with its reason; every instance is stored once."""
+    series = ct_series(4)
+    first = pydicom.dcmread(io.BytesIO(series[0]), stop_before_pixels=True)
+    plan = pydicom.dcmread(io.BytesIO(dicom_file("rtplan.dcm")))  # no pixel data: not an image
+    plan.StudyInstanceUID, plan.SeriesInstanceUID = first.StudyInstanceUID, first.SeriesInstanceUID
+    plan.PatientID, plan.PatientName = first.PatientID, first.PatientName  # the same study in Orthanc
+    buf = io.BytesIO()
+    plan.save_as(buf, enforce_file_format=True)
+    for data in [*series, buf.getvalue()]:
+        orthanc.upload(data)
+    calls: dict[str, int] = {"series": 0, "instance": 0}
+    real_series, real_instance = importer.iter_series_parts, importer.retrieve_instance_bytes
+
+    def count_series(*args: Any) -> Iterator[bytes]:
+        calls["series"] += 1
+        return real_series(*args)
+
+    def count_instance(*args: Any) -> bytes:
+        calls["instance"] += 1
+        return real_instance(*args)
+
+    monkeypatch.setattr(importer, "iter_series_parts", count_series)
+    monkeypatch.setattr(importer, "retrieve_instance_bytes", count_instance)
+
+    job = run_import(pacs_settings(settings, orthanc), db, make_dataset(db))
+
+    assert job.state == JobState.succeeded, job.error
+    result = job.result or {}
+    assert (result["imported"], result["skipped_count"]) == (4, 1)
+    assert result["skipped"][0]["sop_instance_uid"] == plan.SOPInstanceUID
+    assert "no pixel data" in result["skipped"][0]["reason"]
+    assert calls == {"series": 1, "instance": 1}
+    with db.session() as session:
+        originals = set(session.scalars(select(PacsUidLink.original_sop_uid)))
+    expected = {str(pydicom.dcmread(io.BytesIO(d), stop_before_pixels=True).SOPInstanceUID) for d in series}
+    assert originals == expected and count(db, Case) == count(db, PacsImport) == 4
+
+
+def test_a_mostly_imported_series_is_retrieved_instance_by_instance() -> None:
+    def ref(series: str, n: int) -> InstanceRef:
+        return InstanceRef("1.2", series, f"1.2.{series}.{n}", "", "CT", "", "")
+
+    refs = [ref("3", n) for n in range(4)] + [ref("4", n) for n in range(3)] + [ref("5", 0)]
+    pending = [(r, f"k{i}") for i, r in enumerate(refs) if r.series_uid != "3" or r.sop_uid.endswith(".0")]
+    plan = importer._plan(refs, pending)
+    # Series 3: one of four left (instance by instance); series 4: all three (one request);
+    # series 5: a single instance (one request would gain nothing).
+    assert [(series, len(items), whole) for _study, series, items, whole in plan] == [
+        ("3", 1, False),
+        ("4", 3, True),
+        ("5", 1, False),
+    ]
