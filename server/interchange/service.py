@@ -16,6 +16,7 @@ from server.interchange.images import CaseSource, ImageFolder
 from server.interchange.importer import ImportReport, case_lookup, find_dataset, import_records
 from server.interchange.labels import store_annotations, store_case_labels
 from server.interchange.records import ImportFailed, RowError, SessionRecord
+from server.interchange.wal_flush import flushing_wal
 from server.models import Dataset
 
 
@@ -74,6 +75,22 @@ def import_gaze(
         LookupError: the dataset does not exist.
         ValueError: an option combination cannot work (e.g. creating cases without an image folder).
     """
+    # Large imports write hundreds of MB: let the disk start on them before the commit.
+    with flushing_wal(session):
+        return _import_gaze(session, fmt, path, dataset=dataset, reader=reader, options=options,
+                            case_source=case_source)  # fmt: skip
+
+
+def _import_gaze(
+    session: Session,
+    fmt: ImportFormat,
+    path: Path,
+    *,
+    dataset: str,
+    reader: str | None,
+    options: ImportOptions | None,
+    case_source: CaseSource | None,
+) -> ImportReport:
     options = options or ImportOptions()
     target = find_dataset(session, dataset)
     if not path.exists():
