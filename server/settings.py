@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     predict_micro_batch: int = Field(default=16, gt=0, le=256)
     #: Nice value added to prediction workers (Linux, every thread; 0 = same priority as the rest),
     #: so gaze ingest and the event loop get the CPU first when predictions saturate it.
-    predict_nice: int = Field(default=10, ge=0, le=19)
+    predict_nice: int = Field(default=19, ge=0, le=19)
 
     access_token_ttl_s: int = Field(default=12 * 3600, gt=0)
     session_cookie_ttl_s: int = Field(default=12 * 3600, gt=0)
