@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.interchange import csv_stream
+from server.interchange import csv_stream, numpy_block
 from server.interchange.csv_stream import Number, read_columns, read_header
 from server.interchange.records import RowError
 
@@ -85,12 +85,12 @@ def test_decimal_fast_path_equals_a_correct_parse() -> None:
     chars = np.zeros((len(texts), width), dtype=np.uint8)
     for i, t in enumerate(texts):
         chars[i, : len(t)] = np.frombuffer(t.encode(), dtype=np.uint8)
-    values = csv_stream._decimals(chars)
+    values = numpy_block.decimals(chars)
     assert values is not None
     assert values.tolist() == [float(t) for t in texts]  # bit for bit
     for odd in ("1e-3", "1-2", "1.2.3", "-", " 1", "1234567890123456"):
         one = np.frombuffer(odd.encode(), dtype=np.uint8).reshape(1, -1).copy()
-        assert csv_stream._decimals(one) is None, odd
+        assert numpy_block.decimals(one) is None, odd
 
 
 def test_fixed_decimals_equal_a_correct_parse() -> None:
@@ -107,7 +107,7 @@ def test_fixed_decimals_equal_a_correct_parse() -> None:
         for i, text in enumerate(cells):
             chars[i, width - len(text) :] = np.frombuffer(text.encode(), dtype=np.uint8)
         lengths = np.array([len(t) for t in cells])
-        values = csv_stream._fixed_decimals(chars, lengths)
+        values = numpy_block.fixed_decimals(chars, lengths)
         assert values is not None
         expected = np.array([float(t) for t in cells])
         assert np.array_equal(values, expected) and np.array_equal(np.signbit(values), np.signbit(expected))
@@ -115,7 +115,7 @@ def test_fixed_decimals_equal_a_correct_parse() -> None:
         chars = np.zeros((len(cells), width), dtype=np.uint8)
         for i, text in enumerate(cells):
             chars[i, width - len(text) :] = np.frombuffer(text.encode(), dtype=np.uint8)
-        assert csv_stream._fixed_decimals(chars, np.array([len(t) for t in cells])) is None, cells
+        assert numpy_block.fixed_decimals(chars, np.array([len(t) for t in cells])) is None, cells
 
 
 def test_bytes_that_are_not_utf8_stop_the_read_at_their_block(
