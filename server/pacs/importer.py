@@ -226,7 +226,9 @@ class Importer:
         self._ingest_pool: ProcessPoolExecutor | None = None
         # Dedupe keys of the instances a series answer has delivered (shared by the ingest threads).
         self._claimed: set[str] = set()
-        self._claim_lock = threading.Lock()
+        self._claim_lock = threading.Condition()
+        # Series parts handed to ingest threads and not finished yet.
+        self._outstanding = 0
 
     def _client(self) -> DICOMwebClient:
         client: DICOMwebClient | None = getattr(self._local, "client", None)
@@ -289,6 +291,14 @@ class Importer:
         cannot be ingested or matched is dropped here; its instance, not seen, is then retrieved on
         its own, which gives it its own skip reason.
         """
+        try:
+            return self._match_part(data, by_deid_sop)
+        finally:
+            with self._claim_lock:
+                self._outstanding -= 1
+                self._claim_lock.notify_all()
+
+    def _match_part(self, data: bytes, by_deid_sop: dict[str, tuple[InstanceRef, str]]) -> _Ready | None:
         assert self._ingest_pool is not None
         ingest = self._ingest_pool.submit(
             ingest_image, data, max_pixels=self.settings.max_image_pixels, uid_salt=self.settings.uid_salt
@@ -327,19 +337,22 @@ class Importer:
         out: queue.Queue[Any],
         stop: threading.Event,
         pool: ThreadPoolExecutor,
-    ) -> list[tuple[InstanceRef, str]]:
-        """Retrieve a series in one streamed request, queueing an ingest per part; returns the
-        instances still to retrieve one by one (not in the answer, or unreadable there)."""
+    ) -> list[tuple[InstanceRef, str]] | None:
+        """Retrieve a series in one streamed request, queueing an ingest per part.
+
+        Returns None when the series was answered (which instances it delivered is known once its
+        parts are ingested), else the instances to retrieve one by one now ([] once stopped).
+        """
         salt = self.settings.uid_salt
         by_deid_sop = {remap_uid(ref.sop_uid, salt): (ref, key) for ref, key in items}
-        parts: list[Future[_Ready | _Skipped | None]] = []
         try:
             for data in iter_series_parts(self._client(), study_uid, series_uid):
                 if stop.is_set():
                     return []
+                with self._claim_lock:
+                    self._outstanding += 1
                 fut = pool.submit(self._ingest_part, data, by_deid_sop)
                 del data
-                parts.append(fut)
                 if not self._put(out, stop, fut):
                     return []
         except requests.RequestException as exc:
@@ -348,10 +361,7 @@ class Importer:
             return items  # the series is gone as a whole: each instance gets its own answer
         except ValueError:
             return items  # not a multipart answer: try instance by instance
-        for fut in parts:
-            fut.exception()  # wait: which instances were seen is known once every part is ingested
-        with self._claim_lock:
-            return [(ref, key) for ref, key in items if key not in self._claimed]
+        return None
 
     def _produce(
         self,
@@ -360,14 +370,32 @@ class Importer:
         stop: threading.Event,
         pool: ThreadPoolExecutor,
     ) -> None:
-        """Queue futures of the prepared instances, series by series (the producer thread)."""
+        """Queue futures of the prepared instances, series by series (the producer thread).
+
+        Instances a series answer did not deliver usably are retrieved one by one at the end, once
+        every part is ingested: waiting after each series would stall the retrieval, and keeping the
+        parts' futures would keep their images in memory.
+        """
         try:
+            answered: list[list[tuple[InstanceRef, str]]] = []
             for study_uid, series_uid, items, whole in plan:
                 if stop.is_set():
                     return
                 left = self._produce_series(study_uid, series_uid, items, out, stop, pool) if whole else items
+                if left is None:
+                    answered.append(items)
+                    continue
                 for ref, key in left:
                     if not self._put(out, stop, pool.submit(self._prepare, ref, key)):
+                        return
+            with self._claim_lock:
+                while not self._claim_lock.wait_for(lambda: self._outstanding == 0, timeout=0.2):
+                    if stop.is_set():
+                        return
+                claimed = set(self._claimed)
+            for items in answered:
+                for ref, key in items:
+                    if key not in claimed and not self._put(out, stop, pool.submit(self._prepare, ref, key)):
                         return
         except BaseException as exc:  # noqa: BLE001  (handed to the consumer, which raises it)
             failed: Future[_Ready | _Skipped | None] = Future()
