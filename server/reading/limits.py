@@ -132,6 +132,10 @@ class TokenBucket:
 
     def wait_s(self, n: float = 0.0) -> float:
         """Seconds until the bucket holds ``n`` tokens (0 if it does now)."""
+        if self._tokens >= n:
+            # Refilling only adds tokens (the balance never exceeds the capacity), so the answer
+            # is 0 without reading the clock: the common case, checked for every message.
+            return 0.0
         missing = n - self._refill()
         return max(0.0, missing / self.rate)
 

@@ -50,6 +50,25 @@ def test_token_bucket_refills_at_its_rate_and_caps_at_capacity(backend: str) -> 
     assert bucket.wait_s(20) == 0 and not bucket.take(21)
 
 
+def test_token_bucket_answers_a_covered_wait_without_the_clock(backend: str) -> None:
+    reads = []
+    now = [0.0]
+
+    def clock() -> float:
+        reads.append(now[0])
+        return now[0]
+
+    bucket = TokenBucket(rate=10.0, capacity=20.0, clock=clock)
+    assert bucket.take(15)
+    reads.clear()
+    assert bucket.wait_s(5) == 0 and bucket.wait_s() == 0 and reads == []
+    # Skipped refills lose nothing: the next one credits the whole elapsed time, capped.
+    now[0] = 0.3
+    assert bucket.wait_s(8) == pytest.approx(0.0) and bucket.take(8) and not bucket.take(0.5)
+    now[0] = 10.0
+    assert bucket.take(20) and not bucket.take(0.1)
+
+
 def test_limits_refuse_values_that_would_block_valid_frames(backend: str) -> None:
     with pytest.raises(ValueError, match="burst_samples"):
         SocketLimits(burst_samples=1999)
