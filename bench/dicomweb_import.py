@@ -7,8 +7,9 @@ Then, in the same run and against the same Orthanc:
 - reference: a bare dicomweb-client loop, ``retrieve_instance`` for every instance (QIDO listing
   not timed), the fastest of two passes (one before and one after the import, so Orthanc's caches
   favour the reference rather than the import);
-- import: the ``pacs-import`` job (QIDO listing, WADO-RS retrieval, de-identification, PNG
-  rendering, files and database rows, SQLite in a temporary folder) timed from submit to success.
+- import: the ``pacs-import`` job (QIDO listing, WADO-RS retrieval of each series in one streamed
+  request, de-identification, PNG rendering, files and database rows, SQLite in a temporary folder)
+  timed from submit to success.
 
 Prints both rates and their ratio; target: import >= 0.5x the reference.
 """
