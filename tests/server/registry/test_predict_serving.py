@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from scipy.special import softmax
 
 from server.db import Database
+from server.exceptions import Unavailable
 from server.registry.batcher import MicroBatcher
 from server.registry.pool import PredictPool
 from server.registry.predict_cache import TensorCache, TensorKey
@@ -206,6 +207,10 @@ def _worker_report() -> tuple[int, list[int], int, int]:
     return os.getpid(), [os.getpriority(os.PRIO_PROCESS, t) for t in tids], seen[0], max(blas, default=1)
 
 
+def _dies() -> None:
+    os._exit(3)  # as a worker killed for memory would
+
+
 def _fails() -> None:
     from server.imaging.errors import UnsupportedImageType
 
@@ -223,6 +228,12 @@ def test_worker_processes_run_every_thread_lower_with_one_blas_thread() -> None:
         # Domain errors raised in the worker reach the caller as themselves (415 in the API).
         with pytest.raises(UnsupportedImageType, match="unsupported"):
             asyncio.run(pool.run(_fails))
+        # A worker that dies is a 503 for its request; the next job gets fresh workers.
+        with pytest.raises(Unavailable, match="worker stopped"):
+            asyncio.run(pool.run(_dies))
+        assert pool.admitted == 0
+        again, *_ = asyncio.run(pool.run(_worker_report))
+        assert again not in (pid, os.getpid())
     finally:
         pool.shutdown(wait=True)
     assert pid != os.getpid()  # decoding and preprocessing hold another process's GIL
