@@ -31,6 +31,7 @@ from tests.server.jobs.models_support import (
     make_diagnosis_version,
     tiny_diagnosis_onnx,
 )
+from tests.server.registry import pool_jobs
 from tests.server.worker.data import TinyDataset, make_dataset
 from trainer.imaging import PreprocessSpec, model_input, read_values
 
@@ -191,32 +192,6 @@ def test_prediction_threads_and_the_threads_they_start_run_at_lower_priority() -
     assert own_nice() == base  # the caller keeps its priority
 
 
-def _worker_report() -> tuple[int, list[int], int, int]:
-    """(pid, nice of every thread, nice of a thread it starts, BLAS threads) inside a pool worker."""
-    from threadpoolctl import threadpool_info
-
-    tids = [int(t) for t in os.listdir("/proc/self/task")]
-    seen: list[int] = []
-    child = threading.Thread(
-        target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-    )
-    child.start()
-    child.join()
-    # numpy's BLAS (this test module also loads scipy's, after the initializer ran).
-    blas = [lib["num_threads"] for lib in threadpool_info() if "numpy" in lib["filepath"]]
-    return os.getpid(), [os.getpriority(os.PRIO_PROCESS, t) for t in tids], seen[0], max(blas, default=1)
-
-
-def _dies() -> None:
-    os._exit(3)  # as a worker killed for memory would
-
-
-def _fails() -> None:
-    from server.imaging.errors import UnsupportedImageType
-
-    raise UnsupportedImageType("unsupported image type: not PNG, JPEG or DICOM")
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux")
 def test_worker_processes_run_every_thread_lower_with_one_blas_thread() -> None:
     from server.imaging.errors import UnsupportedImageType
@@ -224,15 +199,15 @@ def test_worker_processes_run_every_thread_lower_with_one_blas_thread() -> None:
     base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     pool = PredictPool(workers=1, capacity=2, nice=4, processes=True)
     try:
-        pid, nices, started, blas = asyncio.run(pool.run(_worker_report))
+        pid, nices, started, blas = asyncio.run(pool.run(pool_jobs.worker_report))
         # Domain errors raised in the worker reach the caller as themselves (415 in the API).
         with pytest.raises(UnsupportedImageType, match="unsupported"):
-            asyncio.run(pool.run(_fails))
+            asyncio.run(pool.run(pool_jobs.fails))
         # A worker that dies is a 503 for its request; the next job gets fresh workers.
         with pytest.raises(Unavailable, match="worker stopped"):
-            asyncio.run(pool.run(_dies))
+            asyncio.run(pool.run(pool_jobs.dies))
         assert pool.admitted == 0
-        again, *_ = asyncio.run(pool.run(_worker_report))
+        again, *_ = asyncio.run(pool.run(pool_jobs.worker_report))
         assert again not in (pid, os.getpid())
     finally:
         pool.shutdown(wait=True)
