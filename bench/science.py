@@ -50,7 +50,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.science_data import READERS, CaseSet, build_cases, control_pairs, mine_pairs, simulate_fixations
+from bench.science_data import (
+    READERS,
+    CaseSet,
+    build_cases,
+    control_pairs,
+    crop_edges,
+    gaze_centres,
+    mine_pairs,
+    noisy_fixations,
+    random_centres,
+    simulate_fixations,
+    tile_centres,
+    write_crops,
+)
 from bench.science_report import (
     FACTORS,
     markdown_table,
@@ -165,15 +178,21 @@ def features_of(path: Path, prepared: PreparedData, rows: Sequence[int]) -> np.n
     return feats.numpy().astype(np.float64)
 
 
-Job = tuple[TrainConfig, PreparedData, np.ndarray | None, int, Path, list[int]]
+#: (base config, data, pairs or None, training seed, run folder, evaluation rows, rows per case).
+Job = tuple[TrainConfig, PreparedData, np.ndarray | None, int, Path, list[int], int]
 
 
 def train_and_embed(job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-    """One pre-training and the frozen features of the evaluation rows (runs in a worker process)."""
-    base, prepared, pairs, seed, run_dir, rows = job
+    """One pre-training and the frozen features of the evaluation cases (runs in a worker process).
+
+    With ``rows per case`` T > 1 the rows are T tiles per case (case-major) and a case's feature is
+    the element-wise maximum over its tiles' features (a finding in any tile shows).
+    """
+    base, prepared, pairs, seed, run_dir, rows, tiles = job
     path, info = train_condition(base, prepared, pairs, seed, run_dir)
     t = time.perf_counter()
     feats = features_of(path, prepared, rows)
+    feats = feats.reshape(len(rows) // tiles, tiles, -1).max(axis=1)
     info["embed_s"] = time.perf_counter() - t
     return feats, info
 
@@ -264,6 +283,9 @@ class Setup:
     sweeps: dict[str, list[Any]]
     eval_cfg: EvaluationConfig
     root: Path
+    views: str = "full"
+    crop_side: int = 32
+    crops_per_case: int = 4
 
 
 def gaze_variants(sweeps: dict[str, list[Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -274,6 +296,77 @@ def gaze_variants(sweeps: dict[str, list[Any]]) -> list[tuple[str, dict[str, Any
             if level != DEFAULT_POINT[factor]:
                 out.append((f"mcgip@{factor}={level}", {**DEFAULT_POINT, factor: level}))
     return out
+
+
+@dataclasses.dataclass
+class CropViews:
+    """Native-resolution crop views of one data set (``--views crops``).
+
+    Pre-training sees ``k`` crops per pool case instead of the downsampled image: around the
+    longest fixations for the gaze conditions (``mcgip`` and its sweep variants, ``oracle``), around
+    another case's fixations for ``shuffled`` (a fixed permutation of the pool), and around random
+    points for ``baseline`` and ``random``. The k crops of a case are positives of each other in
+    every condition (what cropping gives without gaze); a condition's case pairs join crop j of one
+    case with crop j of the other. Every condition is evaluated on the same tiles of the evaluation
+    images (half-overlapping ``side`` tiles at native resolution, features max-pooled per case).
+    """
+
+    data: dict[str, PreparedData]
+    n_pool: int
+    tile_rows: list[int]
+    tiles: int
+
+    @staticmethod
+    def build(
+        setup: Setup,
+        cases: CaseSet,
+        variants: list[tuple[str, dict[str, Any]]],
+        fixations: dict[str, list[np.ndarray]],
+        root: Path,
+        data_seed: int,
+    ) -> CropViews:
+        """Write the crops of every centre source and the evaluation tiles; prepare each data set."""
+        side, k, gen = setup.crop_side, setup.crops_per_case, setup.gen_size
+        ppd = gen / READERS[0].image_deg
+        n = len(cases.pretrain)
+        centres: dict[str, np.ndarray] = {"random": random_centres(n, k, side, gen, seed=data_seed)}
+        for name, p in variants:
+            readers = [r.name for r in READERS[: int(p["readers"])]]
+            noisy = noisy_fixations(fixations, readers, float(p["noise_deg"]), ppd, seed=data_seed)
+            centres[name] = gaze_centres(noisy, k, side, gen)
+        perm = np.random.default_rng([data_seed, 6161]).permutation(n)
+        centres["shuffled"] = centres["mcgip"][perm]
+        tiles = tile_centres(gen, side)
+        tile_paths = write_crops(
+            cases.cases, cases.evaluate, np.repeat(tiles[None], len(cases.evaluate), 0), side, root / "tiles"
+        )
+        tile_items = [
+            (f"tile-{p.stem}", p, cases.labels[cases.evaluate[i // len(tiles)]])
+            for i, p in enumerate(tile_paths)
+        ]
+        data = {}
+        for source, c in centres.items():
+            paths = write_crops(cases.cases, cases.pretrain, c, side, root / f"crops-{source}")
+            items = [(f"crop-{p.stem}", p, cases.labels[cases.pretrain[i // k]]) for i, p in enumerate(paths)]
+            snapshot = make_snapshot([*items, *tile_items], [], classes=sorted(set(cases.labels)))
+            snapshot = dataclasses.replace(
+                snapshot,
+                cases=tuple(
+                    dataclasses.replace(sc, split="train" if i < len(items) else "test")
+                    for i, sc in enumerate(snapshot.cases)
+                ),
+            )
+            data[source] = prepare_data(setup.base, snapshot)
+        start = n * k
+        return CropViews(data, n, list(range(start, start + len(tile_paths))), len(tiles))
+
+    def job(self, setup: Setup, name: str, pairs: np.ndarray | None, seed: int, root: Path) -> Job:
+        """The pre-training job of condition ``name`` (case pairs ``pairs``; None: no case pairs)."""
+        source = name if name in self.data else ("random" if name in ("baseline", "random") else "mcgip")
+        case_pairs = pairs if pairs is not None else np.zeros((0, 2), dtype=np.int64)
+        edges = crop_edges(case_pairs, self.n_pool, setup.crops_per_case)
+        run_dir = root / f"run-{seed}-{name}"
+        return (setup.base, self.data[source], edges, seed, run_dir, self.tile_rows, self.tiles)
 
 
 def run_data_set(setup: Setup, data_seed: int, finding: str, pool: Executor | None) -> list[dict[str, Any]]:
@@ -331,6 +424,9 @@ def run_data_set(setup: Setup, data_seed: int, finding: str, pool: Executor | No
     eval_labels = [cases.labels[i] for i in cases.evaluate]
     keys = [image_key(cases.paths[i]) for i in cases.evaluate]
     rows = list(cases.evaluate)
+    crops = None
+    if setup.views == "crops":
+        crops = CropViews.build(setup, cases, variants, fixations, root, data_seed)
     seeds = setup.train_seeds if default else setup.sweep_train_seeds
     records: list[dict[str, Any]] = []
     for train_seed in range(seeds):
@@ -345,10 +441,13 @@ def run_data_set(setup: Setup, data_seed: int, finding: str, pool: Executor | No
                 plan.update({n: (m.pairs, m.precision) for n, m in mined.items() if n != "mcgip"})
         else:
             plan["shuffled"] = (controls["shuffled"].pairs, controls["shuffled"].precision)
-        jobs: list[Job] = [
-            (setup.base, prepared, pairs, train_seed, root / f"run-{train_seed}-{name}", rows)
-            for name, (pairs, _) in plan.items()
-        ]
+        if crops is None:
+            jobs: list[Job] = [
+                (setup.base, prepared, pairs, train_seed, root / f"run-{train_seed}-{name}", rows, 1)
+                for name, (pairs, _) in plan.items()
+            ]
+        else:
+            jobs = [crops.job(setup, name, pairs, train_seed, root) for name, (pairs, _) in plan.items()]
         features: dict[str, np.ndarray] = {}
         facts: dict[str, dict[str, Any]] = {}
         for (name, (_, precision)), (feats, info) in zip(plan.items(), run_jobs(pool, jobs), strict=True):
@@ -409,6 +508,14 @@ def _parser() -> argparse.ArgumentParser:
         default=min(2, os.cpu_count() or 1),
         help="pre-trainings run in parallel (processes; 1: in this process)",
     )
+    parser.add_argument(
+        "--views",
+        choices=("full", "crops"),
+        default="full",
+        help="what pre-training sees: the whole image, or native-resolution crops (gaze-centred with gaze)",
+    )
+    parser.add_argument("--crop-side", type=int, default=32, help="crop and evaluation tile side (px)")
+    parser.add_argument("--crops-per-case", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="smaller run (prints what it reduces)")
     parser.add_argument(
         "--no-sweeps", action="store_true", help="default point only (the labelled-fraction re-scoring stays)"
@@ -455,6 +562,9 @@ def build_setup(args: argparse.Namespace, root: Path, sweeps: dict[str, list[Any
         sweeps=sweeps,
         eval_cfg=EvaluationConfig(resamples=args.resamples, repeats=args.repeats, primary_metric=PRIMARY),
         root=root,
+        views=args.views,
+        crop_side=args.crop_side,
+        crops_per_case=args.crops_per_case,
     )
 
 
@@ -516,6 +626,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "primary_metric": PRIMARY,
             "quick": bool(args.quick),
             "workers": args.workers,
+            "views": setup.views,
+            "crop_side": setup.crop_side,
+            "crops_per_case": setup.crops_per_case,
             "factors": list(FACTORS),
         },  # fmt: skip
         "records": records,

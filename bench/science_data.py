@@ -32,6 +32,12 @@ __all__ = [
     "CaseSet",
     "PairSet",
     "build_cases",
+    "crop_edges",
+    "gaze_centres",
+    "noisy_fixations",
+    "random_centres",
+    "tile_centres",
+    "write_crops",
     "control_pairs",
     "mine_pairs",
     "pair_precision",
@@ -143,6 +149,28 @@ def _noisy(fixations: NDArray[np.float64], sigma_px: float, rng: np.random.Gener
     return out
 
 
+def noisy_fixations(
+    fixations: dict[str, list[NDArray[np.float64]]],
+    readers: Sequence[str],
+    noise_deg: float,
+    pixels_per_degree: float,
+    seed: int,
+) -> dict[str, list[NDArray[np.float64]]]:
+    """Every reader's fixations displaced by Gaussian gaze error of ``noise_deg`` degrees per axis.
+
+    Seeded by ``seed``, the reader's position in ``readers``, the pool position and the noise level,
+    so pair mining and gaze crops see the same recorded gaze.
+    """
+    sigma = noise_deg * pixels_per_degree
+    out: dict[str, list[NDArray[np.float64]]] = {}
+    for r, reader in enumerate(readers):
+        out[reader] = [
+            _noisy(fixes, sigma, np.random.default_rng([seed, r, pos, round(noise_deg * 1000)]))
+            for pos, fixes in enumerate(fixations[reader])
+        ]
+    return out
+
+
 @dataclass(frozen=True)
 class PairSet:
     """Pairs of one condition over pool positions, and their label precision.
@@ -188,15 +216,12 @@ def mine_pairs(
     Returns:
         The pairs over pool positions and their precision against ``labels``.
     """
-    sigma = noise_deg * pixels_per_degree
-    features = []
-    for r, reader in enumerate(readers):
-        for pos, fixes in enumerate(fixations[reader]):
-            rng = np.random.default_rng([seed, r, pos, round(noise_deg * 1000)])
-            fix = _noisy(fixes, sigma, rng)
-            features.append(
-                compute_session_features(f"{reader}-{pos}", pos, reader, fix, (gen_size, gen_size))
-            )
+    noisy = noisy_fixations(fixations, readers, noise_deg, pixels_per_degree, seed)
+    features = [
+        compute_session_features(f"{reader}-{pos}", pos, reader, fix, (gen_size, gen_size))
+        for reader in readers
+        for pos, fix in enumerate(noisy[reader])
+    ]
     mining = MiningConfig(metric=MetricConfig(metric=metric), top_k=top_k)  # type: ignore[arg-type]
     mined = PairMiner.from_features(features, mining).pair_graph().positives()
     pairs = np.array([(int(a), int(b)) for a, b, _ in mined], dtype=np.int64).reshape(-1, 2)
@@ -239,3 +264,73 @@ def control_pairs(mcgip: IntPairs, labels: Sequence[str], seed: int) -> dict[str
         name: PairSet(p, pair_precision(p, labels))
         for name, p in (("shuffled", shuffled), ("random", random), ("oracle", oracle))
     }
+
+
+# ---- gaze-centred crops -------------------------------------------------------------------------
+
+
+def gaze_centres(
+    noisy: dict[str, list[NDArray[np.float64]]], k: int, side: int, gen_size: int
+) -> NDArray[np.float64]:
+    """(n, k, 2) crop centres (x, y px) per pool position: the longest fixations of all readers.
+
+    Centres are taken in order of fixation duration, skipping any closer than ``side / 2`` to one
+    already chosen (so the k crops show different fixated regions); a case with fewer distinct
+    regions repeats its longest one. Centres are clamped so a ``side`` crop fits in the image.
+    """
+    readers = list(noisy)
+    n = len(noisy[readers[0]])
+    out = np.zeros((n, k, 2))
+    lo, hi = side / 2, gen_size - side / 2
+    for pos in range(n):
+        fix = np.concatenate([noisy[r][pos] for r in readers if noisy[r][pos].size] or [np.zeros((0, 3))])
+        chosen: list[NDArray[np.float64]] = []
+        for row in fix[np.argsort(-fix[:, 2], kind="stable")] if fix.size else []:
+            xy = np.clip(row[:2], lo, hi)
+            if all(np.hypot(*(xy - c)) >= side / 2 for c in chosen):
+                chosen.append(xy)
+            if len(chosen) == k:
+                break
+        if not chosen:
+            chosen = [np.array([gen_size / 2, gen_size / 2])]
+        out[pos] = [chosen[j] if j < len(chosen) else chosen[0] for j in range(k)]
+    return out
+
+
+def random_centres(n: int, k: int, side: int, gen_size: int, seed: int) -> NDArray[np.float64]:
+    """(n, k, 2) uniformly random crop centres (what a pre-training without gaze can pick)."""
+    rng = np.random.default_rng([seed, 5151])
+    return rng.uniform(side / 2, gen_size - side / 2, size=(n, k, 2))
+
+
+def tile_centres(gen_size: int, side: int) -> NDArray[np.float64]:
+    """(T, 2) centres of ``side`` tiles covering the image with half-tile overlap (evaluation views)."""
+    steps = np.arange(side / 2, gen_size - side / 2 + 1e-9, side / 2)
+    return np.array([(x, y) for y in steps for x in steps], dtype=np.float64)
+
+
+def write_crops(
+    cases: Sequence[SyntheticCase], indices: Sequence[int], centres: NDArray[np.float64], side: int, out: Path
+) -> list[Path]:
+    """Write the ``side`` x ``side`` native-resolution crops ``centres[i, j]`` of ``cases[indices[i]]``.
+
+    Returns:
+        The PNG paths, case-major (crop j of position i at ``i * k + j``).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, idx in enumerate(indices):
+        image = cases[idx].image
+        for j, (cx, cy) in enumerate(centres[i]):
+            x0, y0 = round(cx - side / 2), round(cy - side / 2)
+            path = out / f"c{idx:05d}-{j:02d}.png"
+            Image.fromarray(image[y0 : y0 + side, x0 : x0 + side].astype(np.uint16)).save(path)
+            paths.append(path)
+    return paths
+
+
+def crop_edges(case_pairs: IntPairs, n: int, k: int) -> IntPairs:
+    """Crop-level positives: the k crops of a case with each other, crop j of a with crop j of b."""
+    own = [(i * k + a, i * k + b) for i in range(n) for a in range(k) for b in range(a + 1, k)]
+    across = [(int(a) * k + j, int(b) * k + j) for a, b in case_pairs.tolist() for j in range(k)]
+    return np.array(own + across, dtype=np.int64).reshape(-1, 2)

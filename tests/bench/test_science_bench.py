@@ -13,9 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bench import science
-from bench.science_data import control_pairs, pair_precision
+from bench.science_data import (
+    control_pairs,
+    crop_edges,
+    gaze_centres,
+    pair_precision,
+    tile_centres,
+    write_crops,
+)
 
 # Ten tiny pre-trainings: about a minute on an idle 2-core box, far more on a loaded one.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -99,3 +107,35 @@ def test_control_pairs_match_the_mcgip_count_and_oracle_is_same_label() -> None:
     assert sorted(np.bincount(controls["shuffled"].pairs.ravel(), minlength=40)) == sorted(
         np.bincount(mcgip.ravel(), minlength=40)
     )
+
+
+def test_gaze_centres_follow_the_longest_distinct_fixations() -> None:
+    # Reader a: a long fixation at (40, 40), a short one next to it, a middle one at (10, 60).
+    noisy = {
+        "a": [np.array([[40.0, 40.0, 0.9], [42.0, 41.0, 0.5], [10.0, 60.0, 0.7]])],
+        "b": [np.array([[63.0, 2.0, 0.8]])],
+    }
+    centres = gaze_centres(noisy, k=3, side=16, gen_size=64)
+    assert centres.shape == (1, 3, 2)
+    # Longest first; the near-duplicate at (42, 41) is skipped; (63, 2) is clamped so a crop fits.
+    assert centres[0].tolist() == [[40.0, 40.0], [56.0, 8.0], [10.0, 56.0]]
+    # A case without fixations falls back to the image centre.
+    empty = gaze_centres({"a": [np.zeros((0, 3))]}, k=2, side=16, gen_size=64)
+    assert empty[0].tolist() == [[32.0, 32.0], [32.0, 32.0]]
+
+
+def test_crops_tiles_and_crop_edges(tmp_path: Path) -> None:
+    from trainer.synthetic.images import generate_dataset
+
+    cases = generate_dataset(2, seed=0, size=64, classes=("normal", "round_mass"))
+    tiles = tile_centres(64, 16)
+    assert tiles.shape == (49, 2) and tiles.min() == 8 and tiles.max() == 56
+    paths = write_crops(cases, [1], tiles[None, :2], 16, tmp_path)
+    assert len(paths) == 2
+    crop = np.asarray(Image.open(paths[1]))
+    x0, y0 = int(tiles[1, 0] - 8), int(tiles[1, 1] - 8)
+    assert crop.shape == (16, 16)
+    assert (crop == cases[1].image[y0 : y0 + 16, x0 : x0 + 16].astype(np.uint16)).all()
+    # Two cases, k = 2 crops: each case's crops pair up, a case pair joins crop j with crop j.
+    edges = crop_edges(np.array([[0, 1]]), n=2, k=2)
+    assert sorted(map(tuple, edges.tolist())) == [(0, 1), (0, 2), (1, 3), (2, 3)]
