@@ -159,7 +159,7 @@ def test_batched_acks_send_one_message_per_commit(reading: Reading, monkeypatch:
         assert held == [1, n - 1]
 
 
-def test_batched_acks_then_an_error_closes_after_the_acks(reading: Reading) -> None:
+def test_batched_acks_leave_frame_errors_one_per_frame(reading: Reading) -> None:
     sid = reading.open_session()["id"]
     with connect(reading) as ws:
         ws.send_json({"type": "hello", "session_id": sid, "acks": "batch"})
