@@ -509,6 +509,11 @@ def _parser() -> argparse.ArgumentParser:
         help="pre-trainings run in parallel (processes; 1: in this process)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="intra-op threads per run (default: cores / workers; 1 on a busy machine)",
+    )
+    parser.add_argument(
         "--views",
         choices=("full", "crops"),
         default="full",
@@ -569,12 +574,16 @@ def build_setup(args: argparse.Namespace, root: Path, sweeps: dict[str, list[Any
 
 
 @contextmanager
-def worker_pool(workers: int) -> Iterator[Executor | None]:
-    """``workers`` spawned processes sharing the cores (None for 1: run in this process)."""
+def worker_pool(workers: int, threads: int | None) -> Iterator[Executor | None]:
+    """``workers`` spawned processes sharing the cores (None for 1: run in this process).
+
+    Each run uses ``threads`` intra-op threads (default: the cores divided among the workers).
+    """
+    threads = threads or max(1, (os.cpu_count() or 1) // max(workers, 1))
     if workers <= 1:
+        torch.set_num_threads(threads)
         yield None
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")  # fork after torch's thread pool started can hang
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(threads,)) as pool:
         yield pool
@@ -590,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_sweeps:
         sweeps = {k: (v if k == "labelled" else [DEFAULT_POINT[k]]) for k, v in sweeps.items()}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, worker_pool(args.workers) as pool:
+    with tempfile.TemporaryDirectory() as tmp, worker_pool(args.workers, args.threads) as pool:
         root = args.workdir or Path(tmp)
         setup = build_setup(args, root, sweeps)
         cfg = setup.base
