@@ -281,6 +281,34 @@ def test_stream_keeps_a_rate_limited_frame_and_resends_it_after_the_delay(page: 
     assert out["rejected"] == 0 and out["outboxLeft"] == 0
 
 
+def test_a_held_frame_is_resent_even_when_the_retry_timer_fires_before_the_hold_ends(page: Any) -> None:
+    out = js(
+        page,
+        FAKE_SOCKET
+        + """
+      const { GazeStream } = await import('/static/js/stream.js');
+      const { MemoryOutbox } = await import('/static/js/outbox.js');
+      // The page's clock runs 25 ms behind once the refusal is in: the retry timer fires while
+      // performance.now() still says the hold is on, as a timer rounded down to whole ms can.
+      const realNow = performance.now.bind(performance);
+      let lag = 0;
+      performance.now = () => realNow() - lag;
+      const stream = new GazeStream(
+        {sessionId: 10, outbox: new MemoryOutbox(), fresh: true, frameMs: 10, maxFrameSamples: 2,
+         WebSocketImpl: FakeSocket});
+      await stream.open();
+      await sleep(20);
+      server.rateLimitSeq = 0;
+      stream.addEventListener('status', () => { if (stream.lastError) lag = 25; });
+      for (let i = 0; i < 2; i += 1) stream.push([i]);
+      const drained = await stream.drain(1500);
+      return {drained, seqs: [...server.stored.keys()], error: stream.lastError};
+    """,
+    )
+    assert out["error"].startswith("rate_limited")
+    assert out["drained"] is True and out["seqs"] == [0]
+
+
 def test_stream_resumes_numbering_from_the_server_without_local_state(page: Any) -> None:
     out = js(
         page,

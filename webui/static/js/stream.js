@@ -207,8 +207,7 @@ export class GazeStream extends EventTarget {
       this.inFlight.delete(msg.seq);
       const delay = Number.isFinite(msg.retry_after_ms) ? Math.max(0, msg.retry_after_ms) : 1000;
       this.holdUntil = Math.max(this.holdUntil, performance.now() + delay);
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.pump(), this.holdUntil - performance.now());
+      this.armRetryPump();
       this.emitStatus();
       return;
     }
@@ -246,7 +245,10 @@ export class GazeStream extends EventTarget {
   /** Send pending frames in seq order, at most maxInFlight unacknowledged. */
   pump() {
     if (!this.ws || !this.welcomed || this.ws.readyState !== 1) return;
-    if (performance.now() < this.holdUntil) return; // the retry timer pumps again
+    if (performance.now() < this.holdUntil) {
+      this.armRetryPump();
+      return;
+    }
     const seqs = [...this.pending.keys()].sort((a, b) => a - b);
     for (const seq of seqs) {
       if (this.inFlight.size >= this.maxInFlight) break;
@@ -256,6 +258,15 @@ export class GazeStream extends EventTarget {
       this.ws.send(JSON.stringify({ type: 'frame', seq, samples: frame.samples }));
       this.inFlight.add(seq);
     }
+  }
+
+  /** Pump again once the hold is over. A timer can fire a fraction of a millisecond before
+   * `holdUntil` (delays are whole milliseconds), so a pump that finds the hold still on re-arms it
+   * instead of leaving the held frames with nothing to send them. */
+  armRetryPump() {
+    clearTimeout(this.retryTimer);
+    const wait = Math.ceil(Math.max(0, this.holdUntil - performance.now())) + 1;
+    this.retryTimer = setTimeout(() => this.pump(), wait);
   }
 
   /** Frames (and batched samples) not yet acknowledged. */
