@@ -32,11 +32,9 @@ from trainer.pipeline import PreparedData
 from trainer.protocol import (
     DEFAULT_REPEATS,
     EvaluationConfig,
-    assign_folds,
     check_labels,
     content_key,
-    evaluate_probabilities,
-    fold_metrics,
+    repeated_cv,
 )
 
 logger = logging.getLogger(__name__)
@@ -143,31 +141,9 @@ def evaluate_heads(
         ``head_uncalibrated``: CIs from the first repetition, differences by the corrected t-test
         over every fold of every repetition.
     """
-    probabilities: dict[str, dict[str, np.ndarray]] = {}
-    scores: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in features}
-    fractions: list[float] = []
-    first: np.ndarray | None = None
-    for r in range(config.repeats):
-        # Fold seeds seed .. seed + repeats - 1, as the protocol's own repetitions.
-        fold_of = assign_folds(keys, labels, config.folds, seed=config.seed + r)
-        first = fold_of if first is None else first
-        sizes = np.bincount(fold_of, minlength=config.folds).astype(np.float64)
-        fractions.extend((sizes / (sizes.sum() - sizes)).tolist())
-        for name, x in features.items():
-            before, after = out_of_fold_probabilities(x, y, fold_of, len(classes))
-            by_probe = {"head": after, "head_uncalibrated": before}
-            if r == 0:
-                probabilities[name] = by_probe
-            for probe, probs in by_probe.items():
-                for metric, values in fold_metrics(probs, y, fold_of, classes).items():
-                    scores[name].setdefault(f"{probe}.{metric}", []).append(values)
-    fold_scores = {name: {k: np.concatenate(v) for k, v in by_key.items()} for name, by_key in scores.items()}
-    return evaluate_probabilities(
-        probabilities,
-        y,
-        classes,
-        config,
-        folds=first,
-        fold_scores=fold_scores,
-        test_fraction=float(np.mean(fractions)),
-    )
+
+    def score(name: str, fold_of: np.ndarray) -> dict[str, np.ndarray]:
+        before, after = out_of_fold_probabilities(features[name], y, fold_of, len(classes))
+        return {"head": after, "head_uncalibrated": before}
+
+    return repeated_cv(list(features), score, y, classes, keys, labels, config)

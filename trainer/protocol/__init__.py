@@ -10,7 +10,13 @@ from trainer.protocol.cvtest import DEFAULT_REPEATS, corrected_difference, fold_
 from trainer.protocol.folds import DEFAULT_FOLDS, LabelCheck, assign_folds, check_labels, content_key
 from trainer.protocol.metrics import metric_samples
 from trainer.protocol.probes import PROBES, ProbeConfig, knn_probabilities, out_of_fold
-from trainer.protocol.report import EvaluationConfig, evaluate_conditions, evaluate_probabilities, verdict_of
+from trainer.protocol.report import (
+    EvaluationConfig,
+    evaluate_conditions,
+    evaluate_probabilities,
+    repeated_cv,
+    verdict_of,
+)
 
 __all__ = [
     "DEFAULT_FOLDS",
@@ -32,6 +38,7 @@ __all__ = [
     "metric_samples",
     "out_of_fold",
     "paired_difference",
+    "repeated_cv",
     "stratified_indices",
     "verdict_of",
 ]

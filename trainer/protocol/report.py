@@ -16,7 +16,7 @@ Shape (JSON; served by ``GET /api/models/{id}/evaluation``, documented in docs/e
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -232,6 +232,66 @@ def evaluate_probabilities(
     return report
 
 
+#: Out-of-fold probabilities of one condition under one fold assignment: ``(condition, folds (n,))``
+#: -> probe name -> (n, C) probabilities.
+ScoreFolds = Callable[[str, NDArray[np.int64]], dict[str, NDArray[np.float64]]]
+
+
+def repeated_cv(
+    conditions: Sequence[str],
+    score: ScoreFolds,
+    y: NDArray[np.int64],
+    classes: Sequence[str],
+    keys: Sequence[str],
+    labels: Sequence[str],
+    config: EvaluationConfig,
+    *,
+    groups: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Repeated content-keyed k-fold CV of several conditions on the same labelled cases.
+
+    Repetition ``r`` uses fold seed ``config.seed + r``; every condition is scored on the same folds.
+
+    Args:
+        conditions: condition names. score: out-of-fold probabilities per probe (``ScoreFolds``).
+        y: (n,) labels 0..C-1. classes: C names. keys / labels / groups: per case, for the folds.
+        config: the protocol settings.
+
+    Returns:
+        ``evaluate_probabilities``'s report: levels and CIs from the first repetition's
+        out-of-fold probabilities, differences by the corrected t-test over every fold of every
+        repetition.
+    """
+    probabilities: dict[str, dict[str, NDArray[np.float64]]] = {}
+    scores: dict[str, dict[str, list[NDArray[np.float64]]]] = {cond: {} for cond in conditions}
+    fractions: list[float] = []
+    first: NDArray[np.int64] | None = None
+    for r in range(config.repeats):
+        folds = assign_folds(keys, labels, config.folds, groups=groups, seed=config.seed + r)
+        first = folds if first is None else first
+        sizes = np.bincount(folds, minlength=config.folds).astype(np.float64)
+        fractions.extend((sizes / (sizes.sum() - sizes)).tolist())
+        for cond in conditions:
+            by_probe = score(cond, folds)
+            if r == 0:
+                probabilities[cond] = by_probe
+            for probe, probs in by_probe.items():
+                for name, values in fold_metrics(probs, y, folds, classes).items():
+                    scores[cond].setdefault(f"{probe}.{name}", []).append(values)
+    fold_scores = {
+        cond: {key: np.concatenate(parts) for key, parts in by_key.items()} for cond, by_key in scores.items()
+    }
+    return evaluate_probabilities(
+        probabilities,
+        y,
+        classes,
+        config,
+        folds=first,
+        fold_scores=fold_scores,
+        test_fraction=float(np.mean(fractions)),
+    )
+
+
 def evaluate_conditions(
     features: Mapping[str, NDArray[np.float64]],
     labels: Sequence[str | None],
@@ -272,39 +332,20 @@ def evaluate_conditions(
     label_keys = [keys[i] for i in labelled]
     rows = np.asarray(labelled)
     x_of = {cond: np.asarray(x, dtype=np.float64)[rows] for cond, x in features.items()}
-    probabilities: dict[str, dict[str, NDArray[np.float64]]] = {cond: {} for cond in x_of}
-    scores: dict[str, dict[str, list[NDArray[np.float64]]]] = {cond: {} for cond in x_of}
-    fractions: list[float] = []
-    first: NDArray[np.int64] | None = None
     # Probe fits are small matrix products: one BLAS thread is faster than several contending ones
     # (measured 3x on a loaded 2-core machine).
     with threadpool_limits(1):
-        for r in range(cfg.repeats):
-            # Every repetition is content-keyed too: the same folds for every condition and dataset.
-            folds = assign_folds(label_keys, lab, cfg.folds, groups=grp, seed=cfg.seed + r)
-            if first is None:
-                first = folds
-            sizes = np.bincount(folds, minlength=cfg.folds).astype(np.float64)
-            fractions.extend((sizes / (sizes.sum() - sizes)).tolist())
-            for cond, x in x_of.items():
-                for probe in PROBES:
-                    probs = out_of_fold(probe, x, y, folds, len(present), cfg.probes)
-                    if r == 0:
-                        probabilities[cond][probe] = probs
-                    for name, values in fold_metrics(probs, y, folds, present).items():
-                        scores[cond].setdefault(f"{probe}.{name}", []).append(values)
-        fold_scores = {
-            cond: {key: np.concatenate(parts) for key, parts in by_key.items()}
-            for cond, by_key in scores.items()
-        }
-        report = evaluate_probabilities(
-            probabilities,
+        report = repeated_cv(
+            list(x_of),
+            lambda cond, folds: {
+                probe: out_of_fold(probe, x_of[cond], y, folds, len(present), cfg.probes) for probe in PROBES
+            },
             y,
             present,
+            label_keys,
+            lab,
             cfg,
-            folds=first,
-            fold_scores=fold_scores,
-            test_fraction=float(np.mean(fractions)),
+            groups=grp,
         )
     report["n_unlabelled"] = len(labels) - len(labelled)
     return report
