@@ -77,8 +77,9 @@ def import_gaze(
     """
     # Large imports write hundreds of MB: let the disk start on them before the commit.
     with flushing_wal(session):
-        return _import_gaze(session, fmt, path, dataset=dataset, reader=reader, options=options,
-                            case_source=case_source)  # fmt: skip
+        return _import_gaze(
+            session, fmt, path, dataset=dataset, reader=reader, options=options, case_source=case_source
+        )
 
 
 def _import_gaze(
